@@ -1,0 +1,54 @@
+#include "runtime/linux/syscalls.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace kapsel::linux {
+
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  return absl::ErrnoToStatus(err, what);
+}
+
+long RawClone3(struct clone_args* args) { return syscall(SYS_clone3, args, sizeof(*args)); }
+
+absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("pidfd_open ", pid));
+  return UniqueFd(fd);
+}
+
+absl::Status PidfdSendSignal(int pidfd, int sig) {
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0) {
+    return ErrnoStatus(errno, absl::StrCat("pidfd_send_signal ", sig));
+  }
+  return absl::OkStatus();
+}
+
+int RawOpenat2(int dirfd, const char* path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+  struct open_how how = {};
+  how.flags = flags;
+  how.mode = mode;
+  how.resolve = resolve;
+  return static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+}
+
+absl::StatusOr<UniqueFd> Openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t mode,
+                                 uint64_t resolve) {
+  int fd = RawOpenat2(dirfd, path.c_str(), flags, mode, resolve);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("openat2 ", path));
+  return UniqueFd(fd);
+}
+
+int RawPivotRoot(const char* new_root, const char* put_old) {
+  return static_cast<int>(syscall(SYS_pivot_root, new_root, put_old));
+}
+
+int RawCloseRange(unsigned first, unsigned last, unsigned flags) {
+  return static_cast<int>(syscall(SYS_close_range, first, last, flags));
+}
+
+}  // namespace kapsel::linux
