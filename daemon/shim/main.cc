@@ -1,0 +1,46 @@
+// kapsel-shim: one per container. kapseld execs it (never forks itself: it is multithreaded); it
+// creates the container through the runtime core, writes the container's stdout and stderr to
+// the log, waits for the exit, and leaves an exit record. Its own session and its independence
+// from kapseld let containers and their exit codes outlive a restart or a crash of the daemon.
+
+#include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "daemon/shim/shim.h"
+
+namespace {
+
+void Usage() {
+  fprintf(stderr,
+          "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kapsel::shim::Options options;
+  static const struct option kLong[] = {
+      {"id", required_argument, nullptr, 'i'},        {"bundle", required_argument, nullptr, 'b'},
+      {"state-dir", required_argument, nullptr, 's'}, {"log", required_argument, nullptr, 'l'},
+      {"status-fd", required_argument, nullptr, 'f'}, {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'i': options.id = optarg; break;
+      case 'b': options.bundle = optarg; break;
+      case 's': options.state_dir = optarg; break;
+      case 'l': options.log_path = optarg; break;
+      case 'f': options.status_fd = atoi(optarg); break;
+      default: Usage(); return 2;
+    }
+  }
+  if (options.id.empty() || options.bundle.empty() || options.state_dir.empty() || options.log_path.empty()) {
+    Usage();
+    return 2;
+  }
+  return kapsel::shim::Run(options);
+}

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+
+namespace kapsel::shim {
+
+struct Options {
+  std::string id;
+  std::string bundle;     // holds config.json
+  std::string state_dir;  // the exit record goes here
+  std::string log_path;   // the container's stdout and stderr, in the CRI log format
+  int status_fd = -1;     // one StartReport is written here, then it is closed
+};
+
+// Creates the container, relays its output until it exits, writes the exit record. Returns the
+// shim's exit code: 0 when the container ran (whatever its own exit code), 1 when it could not
+// be started.
+int Run(const Options& options);
+
+}  // namespace kapsel::shim

@@ -1,0 +1,175 @@
+// cgroup v2: one unified hierarchy. Controllers must be enabled in every ancestor's
+// cgroup.subtree_control before a child can use them (Documentation/admin-guide/cgroup-v2.rst).
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "runtime/cgroups/manager.h"
+
+namespace kapsel::runtime::cgroups {
+namespace {
+
+std::set<std::string> Controllers(const std::string& dir) {
+  std::set<std::string> out;
+  auto v = ReadFile(dir + "/cgroup.controllers");
+  if (!v.ok()) return out;
+  for (absl::string_view c : absl::StrSplit(absl::StripAsciiWhitespace(*v), ' ', absl::SkipEmpty())) {
+    out.emplace(c);
+  }
+  return out;
+}
+
+class V2Manager : public Manager {
+ public:
+  explicit V2Manager(std::string root) : root_(std::move(root)) {}
+
+  Mode mode() const override { return Mode::kV2; }
+
+  absl::Status Create(const std::string& path, const Resources& r) override {
+    std::vector<std::string> created;
+    absl::Cleanup rollback = [&] {
+      for (auto it = created.rbegin(); it != created.rend(); ++it) rmdir(it->c_str());
+    };
+    std::string dir = root_;
+    for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+      // Delegate every available controller one level down. Errors are ignored here: a controller
+      // that cannot be enabled shows up below as a missing interface file when it is needed.
+      for (const char* c : {"cpu", "cpuset", "io", "memory", "pids", "hugetlb"}) {
+        if (Controllers(dir).contains(c)) {
+          (void)WriteFile(dir + "/cgroup.subtree_control", absl::StrCat("+", c));
+        }
+      }
+      dir = absl::StrCat(dir, "/", part);
+      if (mkdir(dir.c_str(), 0755) == 0) {
+        created.push_back(dir);
+      } else if (errno != EEXIST) {
+        return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
+      }
+    }
+    if (auto s = Apply(dir, r); !s.ok()) return s;
+    std::move(rollback).Cancel();
+    return absl::OkStatus();
+  }
+
+  absl::Status AddProcess(const std::string& path, pid_t pid) override {
+    return WriteFile(absl::StrCat(root_, "/", path, "/cgroup.procs"), absl::StrCat(pid));
+  }
+
+  absl::Status Destroy(const std::string& path) override {
+    const std::string dir = absl::StrCat(root_, "/", path);
+    if (access(dir.c_str(), F_OK) != 0) return absl::OkStatus();
+    // cgroup.kill (Linux 5.14) kills every process of the subtree at once.
+    bool have_kill = access((dir + "/cgroup.kill").c_str(), F_OK) == 0;
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
+      if (errno != EBUSY) return absl::ErrnoToStatus(errno, absl::StrCat("rmdir ", dir));
+      if (have_kill) {
+        (void)WriteFile(dir + "/cgroup.kill", "1");
+      } else if (auto procs = ReadFile(dir + "/cgroup.procs"); procs.ok()) {
+        for (absl::string_view line : absl::StrSplit(*procs, '\n', absl::SkipEmpty())) {
+          int pid = 0;
+          if (absl::SimpleAtoi(line, &pid) && pid > 0) kill(pid, SIGKILL);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return absl::ErrnoToStatus(EBUSY, absl::StrCat("rmdir ", dir));
+  }
+
+  bool Exists(const std::string& path) override {
+    return access(absl::StrCat(root_, "/", path).c_str(), F_OK) == 0;
+  }
+
+  absl::StatusOr<Stats> GetStats(const std::string& path) override {
+    const std::string dir = absl::StrCat(root_, "/", path);
+    Stats st;
+    auto num = [](const absl::StatusOr<std::string>& v) -> uint64_t {
+      uint64_t n = 0;
+      if (v.ok()) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*v), &n);
+      return n;
+    };
+    st.memory_usage = num(ReadFile(dir + "/memory.current"));
+    st.memory_peak = num(ReadFile(dir + "/memory.peak"));
+    st.memory_limit = num(ReadFile(dir + "/memory.max"));
+    st.pids_current = num(ReadFile(dir + "/pids.current"));
+    auto keyed = [](const absl::StatusOr<std::string>& v, absl::string_view key) -> uint64_t {
+      uint64_t n = 0;
+      if (!v.ok()) return 0;
+      for (absl::string_view line : absl::StrSplit(*v, '\n')) {
+        std::vector<absl::string_view> kv = absl::StrSplit(line, ' ');
+        if (kv.size() == 2 && kv[0] == key) (void)absl::SimpleAtoi(kv[1], &n);
+      }
+      return n;
+    };
+    st.cpu_usage = keyed(ReadFile(dir + "/cpu.stat"), "usage_usec") * 1000;
+    st.oom_kills = keyed(ReadFile(dir + "/memory.events"), "oom_kill");
+    return st;
+  }
+
+ private:
+  absl::Status Apply(const std::string& dir, const Resources& r) {
+    auto set = [&](const char* file, const std::string& value) {
+      return WriteFile(absl::StrCat(dir, "/", file), value);
+    };
+    if (r.memory_limit) {
+      if (auto s = set("memory.max", *r.memory_limit < 0 ? "max" : absl::StrCat(*r.memory_limit)); !s.ok()) return s;
+    }
+    if (r.memory_swap) {
+      // v1 counts memory + swap; v2's memory.swap.max counts swap alone.
+      std::string v = "max";
+      if (*r.memory_swap >= 0) v = absl::StrCat(*r.memory_swap - r.memory_limit.value_or(0));
+      if (auto s = set("memory.swap.max", v); !s.ok()) return s;
+    }
+    if (r.memory_reservation) {
+      if (auto s = set("memory.low", absl::StrCat(*r.memory_reservation)); !s.ok()) return s;
+    }
+    if (r.memory_limit) {
+      // Kill the whole container on OOM instead of leaving it half-dead, as v1 effectively does.
+      (void)set("memory.oom.group", "1");
+    }
+    if (r.cpu_shares) {
+      // The conversion runc and crun use: shares [2, 262144] onto weight [1, 10000].
+      uint64_t weight = 1 + ((*r.cpu_shares - 2) * 9999) / 262142;
+      if (auto s = set("cpu.weight", absl::StrCat(weight)); !s.ok()) return s;
+    }
+    if (r.cpu_quota || r.cpu_period) {
+      std::string quota = (!r.cpu_quota || *r.cpu_quota < 0) ? "max" : absl::StrCat(*r.cpu_quota);
+      if (auto s = set("cpu.max", absl::StrCat(quota, " ", r.cpu_period.value_or(100000))); !s.ok()) return s;
+    }
+    if (!r.cpuset_cpus.empty()) {
+      if (auto s = set("cpuset.cpus", r.cpuset_cpus); !s.ok()) return s;
+    }
+    if (!r.cpuset_mems.empty()) {
+      if (auto s = set("cpuset.mems", r.cpuset_mems); !s.ok()) return s;
+    }
+    if (r.pids_limit) {
+      if (auto s = set("pids.max", *r.pids_limit < 0 ? "max" : absl::StrCat(*r.pids_limit)); !s.ok()) return s;
+    }
+    if (r.blkio_weight) {
+      if (auto s = set("io.weight", absl::StrCat("default ", *r.blkio_weight)); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  std::string root_;
+};
+
+}  // namespace
+
+std::unique_ptr<Manager> NewV2Manager(const std::string& root) {
+  return std::make_unique<V2Manager>(root);
+}
+
+}  // namespace kapsel::runtime::cgroups

@@ -1,0 +1,48 @@
+#pragma once
+
+// Starting a container's init from an OCI spec: the parent half of the runtime core. The parent
+// prepares everything (plan, cgroup, namespace fds, id maps); the child only carries out the plan
+// (child_plan.h). Call from a single-threaded process (the shim, or a test).
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/cgroups/manager.h"
+#include "runtime/child_plan.h"
+#include "runtime/linux/unique_fd.h"
+#include "runtime/spec.h"
+
+namespace kapsel::runtime {
+
+struct LaunchOptions {
+  std::string container_id;  // used for the default cgroup path kapsel/<id>
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  cgroups::Manager* cgroups = nullptr;  // null: no cgroup (tests of the namespaces alone)
+};
+
+struct LaunchedProcess {
+  pid_t pid = 0;
+  linux::UniqueFd pidfd;
+  std::string cgroup_path;  // relative to the cgroup root; empty when no cgroup was made
+};
+
+// Builds the child's plan from a validated spec. Pure apart from reading a few host facts
+// (cap_last_cap, cgroup mode); unit-testable.
+absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& options);
+
+// Creates the container's init and lets it run up to and including execve. On error nothing is
+// left: the child is reaped and the cgroup removed. When the execve itself failed, the status
+// carries the errno; see ExecErrno.
+absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& options);
+
+// The errno of a failed execve in a status from Launch, or 0 when the failure was elsewhere.
+int ExecErrno(const absl::Status& status);
+
+// The cgroup path the spec asks for, or kapsel/<id>.
+std::string CgroupPathFor(const Spec& spec, const std::string& container_id);
+
+}  // namespace kapsel::runtime
