@@ -1,0 +1,26 @@
+#pragma once
+
+#include "CLI/CLI.hpp"
+#include "client/context.h"
+
+// One function per verb; each adds its subcommand to `app`. The command's callback runs the RPC
+// and stores the exit code in `ctx`. `ctx` must outlive `app`'s parse.
+namespace kapsel::client {
+
+void RegisterVersion(CLI::App& app, Context& ctx);
+void RegisterInfo(CLI::App& app, Context& ctx);
+void RegisterImport(CLI::App& app, Context& ctx);
+void RegisterImages(CLI::App& app, Context& ctx);
+void RegisterRun(CLI::App& app, Context& ctx);
+void RegisterCreate(CLI::App& app, Context& ctx);
+void RegisterStart(CLI::App& app, Context& ctx);
+void RegisterStop(CLI::App& app, Context& ctx);
+void RegisterKill(CLI::App& app, Context& ctx);
+void RegisterWait(CLI::App& app, Context& ctx);
+void RegisterLogs(CLI::App& app, Context& ctx);
+void RegisterPs(CLI::App& app, Context& ctx);
+void RegisterInspect(CLI::App& app, Context& ctx);
+void RegisterRm(CLI::App& app, Context& ctx);
+void RegisterEvents(CLI::App& app, Context& ctx);
+
+}  // namespace kapsel::client

@@ -1,0 +1,30 @@
+#include "client/commands/container_flags.h"
+
+namespace kapsel::client {
+
+void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
+  cmd->add_flag("--rm", options->auto_remove, "Remove the container when it exits");
+  cmd->add_option("--name", options->name, "Name of the container");
+  // One value per flag: a vector option would otherwise also swallow IMAGE and CMD.
+  cmd->add_option("-e,--env", options->env, "Set an environment variable (K=V, or K to copy it)")
+      ->allow_extra_args(false);
+  cmd->add_option("-l,--label", options->labels, "Set a label (k=v)")->allow_extra_args(false);
+  cmd->add_option("-w,--workdir", options->working_dir, "Working directory inside the container");
+  cmd->add_option("--hostname", options->hostname, "Container hostname");
+  cmd->add_option("-u,--user", options->user, "User: uid[:gid] or name[:group]");
+  cmd->add_option("--entrypoint", options->entrypoint, "Override the image's entrypoint");
+  cmd->add_option("-m,--memory", options->memory, "Memory limit (e.g. 512k, 100m, 1g)");
+  cmd->add_option("--cpus", options->cpus, "Number of CPUs (e.g. 0.5)");
+  cmd->add_option("--pids-limit", options->pids_limit, "Maximum number of tasks (-1: unlimited)");
+  cmd->add_flag("--read-only", options->read_only, "Mount the root filesystem read-only");
+  cmd->add_option("--network", options->network,
+                  "Network: none, host, bridge, container:NAME or a network name");
+  cmd->add_flag("-i,--interactive", options->interactive, "Keep stdin open");
+  cmd->add_flag("-t,--tty", options->tty, "Allocate a pseudo-TTY");
+  cmd->add_option("IMAGE", options->image, "Image reference or id")->required();
+  cmd->add_option("CMD", options->command, "Command and arguments");
+  // Once IMAGE is seen, every later argument is positional, so it lands in CMD.
+  cmd->positionals_at_end();
+}
+
+}  // namespace kapsel::client

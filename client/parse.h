@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kapsel/v1/containers.pb.h"
+
+// Pure parsers for kapselctl's arguments. None of them touches the terminal or the daemon; the
+// environment is passed in, so every one is unit-tested. Errors are InvalidArgument and name the
+// offending value.
+namespace kapsel::client {
+
+// Looks up an environment variable of the client process; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+// getenv(3) of this process.
+EnvLookup ProcessEnvironment();
+
+// One -e argument. "K=V" is taken as is (V may be empty or contain '='); "K" takes K's value from
+// `env` and yields nullopt when K is unset there, as docker drops it. An empty name is an error.
+absl::StatusOr<std::optional<std::string>> ParseEnvVar(absl::string_view arg,
+                                                       const EnvLookup& env);
+// All -e arguments, in order, without the dropped ones.
+absl::StatusOr<std::vector<std::string>> ParseEnvVars(const std::vector<std::string>& args,
+                                                      const EnvLookup& env);
+
+// One -l argument: "k=v", or "k" for an empty value.
+absl::StatusOr<std::pair<std::string, std::string>> ParseLabel(absl::string_view arg);
+
+// name[:tag][@sha256:<hex>], where name is [domain[:port]/]component[/component...] and the
+// components are lower-case. A reference without tag and digest gets the tag "latest".
+struct ImageReference {
+  std::string name;
+  std::string tag;
+  std::string digest;
+
+  // name:tag, name@digest or name:tag@digest.
+  std::string String() const;
+};
+absl::StatusOr<ImageReference> ParseImageReference(absl::string_view ref);
+
+// Memory sizes like docker's: a number (fractions allowed) with an optional binary unit b, k, m,
+// g, t, p (case-insensitive, optionally followed by "b" or "ib"): "512k", "100m", "1g",
+// "1.5GiB", "1024" (bytes). Returns bytes.
+absl::StatusOr<int64_t> ParseMemorySize(absl::string_view value);
+
+// A signal by name ("KILL", "SIGTERM", "sigusr1", "RTMIN+3") or number ("9"). Returns the number.
+absl::StatusOr<int> ParseSignal(absl::string_view value);
+// The form sent to the daemon: the name without "SIG" when the signal has one ("KILL"), else the
+// decimal number.
+absl::StatusOr<std::string> NormalizeSignal(absl::string_view value);
+
+// --cpus: a non-negative number of CPUs, e.g. "0.5"; 0 means unlimited.
+absl::StatusOr<double> ParseCpus(absl::string_view value);
+
+// The flags shared by `run` and `create`, as the command line gave them.
+struct ContainerOptions {
+  std::string image;
+  std::vector<std::string> command;  // everything after the image
+  std::string name;
+  std::vector<std::string> env;     // -e, unparsed
+  std::vector<std::string> labels;  // -l, unparsed
+  std::string working_dir;
+  std::string hostname;
+  std::string user;
+  std::string entrypoint;
+  std::string memory;  // -m, unparsed
+  std::string cpus;    // --cpus, unparsed
+  int64_t pids_limit = 0;  // tasks; 0 or -1 = unlimited
+  std::string network;
+  bool auto_remove = false;
+  bool read_only = false;
+  bool interactive = false;
+  bool tty = false;
+};
+
+// Validates the options and builds the spec sent with Create and Run. -e K is resolved against
+// `env`. The image reference is checked but sent as typed, so the daemon can also resolve ids.
+absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOptions& options,
+                                                             const EnvLookup& env);
+
+}  // namespace kapsel::client

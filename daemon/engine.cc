@@ -1,0 +1,710 @@
+#include "daemon/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "daemon/exit_record.h"
+#include "daemon/log_format.h"
+#include "daemon/oci_spec_builder.h"
+#include "google/protobuf/util/json_util.h"
+#include "runtime/cgroups/manager.h"
+#include "runtime/linux/syscalls.h"
+#include "spdlog/spdlog.h"
+#include "store/fs_util.h"
+#include "store/overlay.h"
+
+extern char** environ;
+
+namespace kapsel::daemon {
+namespace {
+
+using store::ContainerRecord;
+using store::EventRecord;
+
+absl::StatusOr<std::string> RandomId() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "getrandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+}
+
+std::string GenerateName(const std::string& id) {
+  static const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly",
+                                      "keen", "lucid", "merry", "nifty", "proud", "quiet", "sharp",
+                                      "swift", "tender", "vivid", "witty", "zen", "bold"};
+  static const char* kNouns[] = {"turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds",
+                                 "knuth", "dijkstra", "lamport", "liskov", "hamilton", "kernighan",
+                                 "pike", "cerf", "shannon", "backus", "wirth", "hoare", "allen", "perlman"};
+  unsigned a = 0, b = 0;
+  (void)absl::SimpleHexAtoi(id.substr(0, 4), &a);
+  (void)absl::SimpleHexAtoi(id.substr(4, 4), &b);
+  return absl::StrCat(kAdjectives[a % 20], "_", kNouns[b % 20], "_", id.substr(8, 4));
+}
+
+// Reads a file of the rootfs without following symlinks out of it. Missing files read as empty.
+std::string ReadInRoot(const std::string& rootfs, const char* rel) {
+  linux::UniqueFd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return "";
+  auto fd = linux::Openat2(root.get(), rel, O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  if (!fd.ok()) return "";
+  std::string out;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd->get(), buf, sizeof(buf))) > 0 && out.size() < (1 << 20)) out.append(buf, n);
+  return out;
+}
+
+absl::Status WriteFileAtomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    linux::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", tmp));
+    if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("write ", tmp));
+    }
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("rename ", tmp));
+  return absl::OkStatus();
+}
+
+// Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. Together with the pid
+// it names a process unambiguously, across pid reuse.
+uint64_t ProcessStartTime(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
+  // fields[0] is field 3 (state); field 22 is fields[19].
+  uint64_t v = 0;
+  if (fields.size() > 19) (void)absl::SimpleAtoi(fields[19], &v);
+  return v;
+}
+
+bool IsActive(const std::string& state) { return state == "running" || state == "paused"; }
+
+const std::regex& NamePattern() {
+  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$");
+  return kName;
+}
+
+}  // namespace
+
+std::optional<int> ExitCodeOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kExitCodePayload);
+  if (!payload) return std::nullopt;
+  int code = 0;
+  if (!absl::SimpleAtoi(std::string(*payload), &code)) return std::nullopt;
+  return code;
+}
+
+Engine::Engine(EngineOptions options, store::Database* db, store::ImageStore* images, EventBus* bus)
+    : options_(std::move(options)), db_(db), images_(images), bus_(bus), containers_(db), events_(db) {}
+
+Engine::~Engine() { Shutdown(); }
+
+std::string Engine::ContainerDir(const std::string& id) const {
+  return absl::StrCat(options_.data_root, "/containers/", id);
+}
+std::string Engine::ShimDir(const std::string& id) const {
+  return absl::StrCat(options_.exec_root, "/shims/", id);
+}
+std::string Engine::LogPath(const std::string& id) const { return ContainerDir(id) + "/container.log"; }
+
+absl::Status Engine::Init() {
+  for (const std::string& dir : {options_.data_root + "/containers", options_.exec_root + "/shims"}) {
+    if (auto s = store::MkdirAll(dir, 0711); !s.ok()) return s;
+  }
+  if (auto s = supervisor_.Start(); !s.ok()) return s;
+  return Reconcile();
+}
+
+void Engine::Shutdown() { supervisor_.Stop(); }
+
+absl::Mutex* Engine::ContainerLock(const std::string& id) {
+  absl::MutexLock lock(&locks_mu_);
+  auto& m = locks_[id];
+  if (!m) m = std::make_unique<absl::Mutex>();
+  return m.get();
+}
+
+absl::Status Engine::CommitEvents(const std::function<absl::Status()>& change, std::vector<EventRecord> events) {
+  absl::Status s = db_->InTransaction([&]() -> absl::Status {
+    if (auto st = change(); !st.ok()) return st;
+    for (auto& e : events) {
+      if (auto seq = events_.Append(e); !seq.ok()) return seq.status();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (const auto& e : events) bus_->Publish(e);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit(const ContainerRecord& rec, EventRecord event) {
+  event.container_id = rec.id;
+  event.image_id = rec.image_id;
+  event.attributes["name"] = rec.name;
+  return CommitEvents([&] { return containers_.Update(rec); }, {std::move(event)});
+}
+
+absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
+  if (spec.image().empty()) return absl::InvalidArgumentError("image: must be given");
+  auto image = images_->Resolve(spec.image());
+  if (!image.ok()) return image.status();
+  std::string name = spec.name();
+  if (!name.empty()) {
+    if (!std::regex_match(name, NamePattern())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("name \"", name, "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
+    }
+    if (auto existing = containers_.Resolve(name); existing.ok() && existing->name == name) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("container name \"", name, "\" is already in use by ", existing->id.substr(0, 12)));
+    }
+  }
+  const nlohmann::json image_config = image->config.value("config", nlohmann::json::object());
+  if (ResolveCommand(spec, image_config).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no command specified: image ", spec.image(), " has no Cmd or Entrypoint"));
+  }
+  auto id = RandomId();
+  if (!id.ok()) return id.status();
+  if (name.empty()) name = GenerateName(*id);
+
+  const std::string dir = ContainerDir(*id);
+  if (mkdir(dir.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
+  absl::Cleanup cleanup = [&] {
+    (void)store::UnmountOverlay(dir);
+    (void)store::RemoveTree(dir);
+  };
+  if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
+  const std::string rootfs = store::OverlayPathsFor(dir).rootfs;
+
+  SpecInputs in;
+  in.id = *id;
+  in.rootfs = rootfs;
+  in.request = &spec;
+  in.image_config = &image_config;
+  in.rootfs_etc_passwd = ReadInRoot(rootfs, "etc/passwd");
+  in.rootfs_etc_group = ReadInRoot(rootfs, "etc/group");
+  auto oci = BuildOciSpec(in);
+  if (!oci.ok()) return oci.status();
+  if (auto s = WriteFileAtomic(dir + "/config.json", oci->dump(2)); !s.ok()) return s;
+
+  ContainerRecord rec;
+  rec.id = *id;
+  rec.name = name;
+  rec.image_ref = spec.image();
+  rec.image_id = image->id;
+  rec.state = "created";
+  std::string spec_json;
+  if (auto s = google::protobuf::util::MessageToJsonString(spec, &spec_json); !s.ok()) {
+    return absl::InternalError(absl::StrCat("encode spec: ", s.ToString()));
+  }
+  rec.spec_json = spec_json;
+  rec.command_json = (*oci)["process"]["args"].dump();
+  rec.created_at = logs::NowNanos();
+
+  EventRecord event;
+  event.type = "create";
+  event.container_id = rec.id;
+  event.image_id = rec.image_id;
+  event.attributes = {{"name", rec.name}, {"image", rec.image_ref}};
+  if (auto s = CommitEvents([&] { return containers_.Insert(rec); }, {event}); !s.ok()) return s;
+  std::move(cleanup).Cancel();
+  spdlog::info("created container {} ({}) from {}", rec.id.substr(0, 12), rec.name, rec.image_ref);
+  return rec;
+}
+
+absl::Status Engine::Start(const std::string& ref) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  absl::MutexLock lock(ContainerLock(found->id));
+  auto rec = containers_.Get(found->id);
+  if (!rec.ok()) return rec.status();
+  return StartLocked(*std::move(rec));
+}
+
+absl::Status Engine::StartLocked(ContainerRecord rec) {
+  if (IsActive(rec.state)) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is already running"));
+  }
+  if (rec.state == "removing") {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is being removed"));
+  }
+  const std::string dir = ContainerDir(rec.id);
+  auto image = images_->Resolve(rec.image_id);
+  if (!image.ok()) return image.status();
+  if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
+
+  const std::string shim_dir = ShimDir(rec.id);
+  if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;
+  unlink(absl::StrCat(shim_dir, "/", shim::kExitRecordFile).c_str());
+
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+  linux::UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
+  const std::string shim_log = shim_dir + "/shim.log";
+  linux::UniqueFd shim_log_fd(open(shim_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!shim_log_fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", shim_log));
+  linux::UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd) return absl::ErrnoToStatus(errno, "open /dev/null");
+
+  // posix_spawn (vfork + exec in glibc) is safe from a multithreaded process, unlike fork.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
+  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 2);
+  posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> args = {"kapsel-shim", "--id", rec.id, "--bundle", dir,
+                                   "--state-dir", shim_dir, "--log", LogPath(rec.id), "--status-fd", "3"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+  char* envp[] = {path_env, nullptr};
+  pid_t shim_pid = 0;
+  int rc = posix_spawn(&shim_pid, options_.shim_path.c_str(), &actions, &attr, argv.data(), envp);
+  if (rc != 0) return absl::ErrnoToStatus(rc, absl::StrCat("spawn ", options_.shim_path));
+  status_w.Close();
+  auto pidfd = linux::PidfdOpen(shim_pid);
+  if (!pidfd.ok()) return pidfd.status();
+  uint64_t start_time = ProcessStartTime(shim_pid);
+
+  // The shim reports once the container's process has exec'd or failed to.
+  std::string report_text;
+  char buf[4096];
+  for (;;) {
+    struct pollfd pfd = {status_r.get(), POLLIN, 0};
+    int n = poll(&pfd, 1, 60000);
+    if (n == 0) {
+      (void)linux::PidfdSendSignal(pidfd->get(), SIGKILL);
+      waitpid(shim_pid, nullptr, 0);
+      return absl::DeadlineExceededError("kapsel-shim did not report within 60s");
+    }
+    if (n < 0 && errno == EINTR) continue;
+    ssize_t got = read(status_r.get(), buf, sizeof(buf));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    report_text.append(buf, static_cast<size_t>(got));
+  }
+  auto report = shim::DecodeStartReport(report_text);
+  if (!report.ok() || !report->ok) {
+    waitpid(shim_pid, nullptr, 0);
+    std::string error = report.ok() ? report->error : "kapsel-shim exited without a report (see " + shim_log + ")";
+    int exit_code = 125;
+    if (report.ok() && report->exec_errno != 0) exit_code = report->exec_errno == ENOENT ? 127 : 126;
+    rec.state = "exited";
+    rec.exit_code = exit_code;
+    rec.exit_signal = 0;
+    rec.oom_killed = false;
+    rec.error = error;
+    rec.started_at = rec.finished_at = logs::NowNanos();
+    EventRecord event;
+    event.type = "exit";
+    event.attributes = {{"exit_code", absl::StrCat(exit_code)}, {"error", error}};
+    if (auto s = Commit(rec, event); !s.ok()) return s;
+    NotifyExit(rec.id);
+    absl::Status err = exit_code == 125 ? absl::InternalError(error) : absl::FailedPreconditionError(error);
+    err.SetPayload(kExitCodePayload, absl::Cord(absl::StrCat(exit_code)));
+    return err;
+  }
+
+  rec.state = "running";
+  rec.pid = report->pid;
+  rec.shim_pid = shim_pid;
+  rec.shim_start_time = start_time;
+  rec.exit_code = 0;
+  rec.exit_signal = 0;
+  rec.oom_killed = false;
+  rec.error.clear();
+  rec.started_at = logs::NowNanos();
+  rec.finished_at = 0;
+  EventRecord event;
+  event.type = "start";
+  event.attributes = {{"pid", absl::StrCat(rec.pid)}};
+  if (auto s = Commit(rec, event); !s.ok()) {
+    (void)linux::PidfdSendSignal(pidfd->get(), SIGKILL);
+    return s;
+  }
+  spdlog::info("started container {} pid {} shim {}", rec.id.substr(0, 12), rec.pid, shim_pid);
+  return Watch(rec, *std::move(pidfd));
+}
+
+absl::Status Engine::Watch(const ContainerRecord& rec, linux::UniqueFd pidfd) {
+  std::string id = rec.id;
+  return supervisor_.WatchOnce(std::move(pidfd), [this, id](int fd) { OnShimExit(id, fd); });
+}
+
+void Engine::OnShimExit(const std::string& id, int pidfd) {
+  // Reap the shim when it is our child; after a daemon restart it is not, and that is fine.
+  siginfo_t info = {};
+  waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
+  bool auto_remove = false;
+  {
+    absl::MutexLock lock(ContainerLock(id));
+    auto rec = containers_.Get(id);
+    if (!rec.ok() || !IsActive(rec->state)) {
+      NotifyExit(id);
+      return;
+    }
+    ExitInfo exit;
+    auto record = shim::ReadExitRecord(ShimDir(id));
+    if (record.ok()) {
+      exit.exit_code = record->exit_code;
+      exit.signal = record->signal;
+      exit.oom_killed = record->oom_killed;
+      exit.error = record->error;
+    } else {
+      exit.exit_code = 255;
+      exit.error = absl::StrCat("kapsel-shim ended without an exit record: ", record.status().message());
+    }
+    RecordExit(*rec, exit);
+    v1::ContainerSpec spec;
+    if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok()) auto_remove = spec.auto_remove();
+  }
+  NotifyExit(id);
+  if (auto_remove) {
+    absl::MutexLock lock(&exit_mu_);
+    if (attached_.contains(id)) return;
+  }
+  if (auto_remove) {
+    if (auto s = Remove(id, false); !s.ok() && !absl::IsNotFound(s)) {
+      spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), std::string(s.message()));
+    }
+  }
+}
+
+void Engine::RecordExit(ContainerRecord rec, const ExitInfo& exit) {
+  rec.state = "exited";
+  rec.exit_code = exit.exit_code;
+  rec.exit_signal = exit.signal;
+  rec.oom_killed = exit.oom_killed;
+  rec.error = exit.error;
+  rec.pid = 0;
+  rec.finished_at = logs::NowNanos();
+  std::vector<EventRecord> events;
+  auto base = [&](const char* type) {
+    EventRecord e;
+    e.type = type;
+    e.container_id = rec.id;
+    e.image_id = rec.image_id;
+    e.attributes["name"] = rec.name;
+    return e;
+  };
+  if (exit.oom_killed) events.push_back(base("oom"));
+  EventRecord e = base("exit");
+  e.attributes["exit_code"] = absl::StrCat(exit.exit_code);
+  e.attributes["signal"] = absl::StrCat(exit.signal);
+  e.attributes["oom_killed"] = exit.oom_killed ? "true" : "false";
+  events.push_back(e);
+  if (auto s = CommitEvents([&] { return containers_.Update(rec); }, events); !s.ok()) {
+    spdlog::error("record exit of {}: {}", rec.id.substr(0, 12), std::string(s.message()));
+    return;
+  }
+  spdlog::info("container {} exited with {}", rec.id.substr(0, 12), exit.exit_code);
+}
+
+void Engine::NotifyExit(const std::string& id) {
+  absl::MutexLock lock(&exit_mu_);
+  auto it = exit_fds_.find(id);
+  if (it != exit_fds_.end()) {
+    for (int fd : it->second) {
+      uint64_t one = 1;
+      ssize_t unused = write(fd, &one, sizeof(one));
+      (void)unused;
+      close(fd);
+    }
+    exit_fds_.erase(it);
+  }
+  exit_cv_.SignalAll();
+}
+
+absl::StatusOr<linux::UniqueFd> Engine::ExitNotifier(const std::string& id) {
+  linux::UniqueFd efd(eventfd(0, EFD_CLOEXEC));
+  if (!efd) return absl::ErrnoToStatus(errno, "eventfd");
+  linux::UniqueFd mine(fcntl(efd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!mine) return absl::ErrnoToStatus(errno, "dup eventfd");
+  {
+    absl::MutexLock lock(&exit_mu_);
+    exit_fds_[id].push_back(mine.Release());
+  }
+  // An exit recorded before the registration would otherwise be missed.
+  auto rec = containers_.Get(id);
+  if (!rec.ok() || rec->state == "exited") {
+    uint64_t one = 1;
+    ssize_t unused = write(efd.get(), &one, sizeof(one));
+    (void)unused;
+  }
+  return efd;
+}
+
+bool Engine::WaitForExit(const std::string& id, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&exit_mu_);
+  for (;;) {
+    auto rec = containers_.Get(id);
+    if (!rec.ok() || !IsActive(rec->state)) return true;
+    if (exit_cv_.WaitWithDeadline(&exit_mu_, deadline)) {
+      rec = containers_.Get(id);
+      return !rec.ok() || !IsActive(rec->state);
+    }
+  }
+}
+
+void Engine::Attach(const std::string& id) {
+  absl::MutexLock lock(&exit_mu_);
+  attached_.insert(id);
+}
+
+void Engine::Detach(const std::string& id) {
+  {
+    absl::MutexLock lock(&exit_mu_);
+    attached_.erase(id);
+  }
+  auto rec = containers_.Get(id);
+  if (!rec.ok() || IsActive(rec->state) || rec->state == "created") return;
+  v1::ContainerSpec spec;
+  if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok() && spec.auto_remove()) {
+    if (auto s = Remove(id, false); !s.ok() && !absl::IsNotFound(s)) {
+      spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), std::string(s.message()));
+    }
+  }
+}
+
+absl::Status Engine::KillLocked(const ContainerRecord& rec, int signal) {
+  if (!IsActive(rec.state)) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not running"));
+  }
+  auto pidfd = linux::PidfdOpen(rec.pid);
+  if (!pidfd.ok()) {
+    if (absl::IsNotFound(pidfd.status())) return absl::OkStatus();  // already gone; the exit is on its way
+    return pidfd.status();
+  }
+  return linux::PidfdSendSignal(pidfd->get(), signal);
+}
+
+absl::Status Engine::Kill(const std::string& ref, int signal) {
+  if (signal <= 0 || signal >= NSIG) return absl::InvalidArgumentError(absl::StrCat("invalid signal ", signal));
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  absl::Status s;
+  {
+    absl::MutexLock lock(ContainerLock(found->id));
+    auto rec = containers_.Get(found->id);
+    if (!rec.ok()) return rec.status();
+    s = KillLocked(*rec, signal);
+    if (!s.ok()) return s;
+  }
+  EventRecord e;
+  e.type = "kill";
+  e.container_id = found->id;
+  e.image_id = found->image_id;
+  e.attributes = {{"name", found->name}, {"signal", absl::StrCat(signal)}};
+  return CommitEvents([] { return absl::OkStatus(); }, {e});
+}
+
+absl::Status Engine::Stop(const std::string& ref, int timeout_seconds) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  if (!IsActive(found->state)) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", found->name, " is not running"));
+  }
+  if (timeout_seconds < 0) timeout_seconds = 10;
+  {
+    absl::MutexLock lock(ContainerLock(found->id));
+    if (auto s = KillLocked(*found, SIGTERM); !s.ok()) return s;
+  }
+  if (!WaitForExit(found->id, absl::Seconds(timeout_seconds))) {
+    absl::MutexLock lock(ContainerLock(found->id));
+    auto rec = containers_.Get(found->id);
+    if (rec.ok() && IsActive(rec->state)) (void)KillLocked(*rec, SIGKILL);
+  }
+  WaitForExit(found->id, absl::Seconds(30));
+  EventRecord e;
+  e.type = "stop";
+  e.container_id = found->id;
+  e.image_id = found->image_id;
+  e.attributes = {{"name", found->name}};
+  return CommitEvents([] { return absl::OkStatus(); }, {e});
+}
+
+absl::StatusOr<ExitInfo> Engine::Wait(const std::string& ref, const std::function<bool()>& cancelled) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  while (!WaitForExit(found->id, absl::Seconds(1))) {
+    if (cancelled()) return absl::CancelledError("wait cancelled");
+  }
+  auto rec = containers_.Get(found->id);
+  if (!rec.ok()) return rec.status();
+  if (rec->state == "created") {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec->name, " has not been started"));
+  }
+  return ExitInfo{rec->exit_code, rec->exit_signal, rec->oom_killed, rec->error};
+}
+
+absl::Status Engine::Remove(const std::string& ref, bool force) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  if (IsActive(found->state)) {
+    if (!force) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", found->name, " is running: stop it first or remove it with force"));
+    }
+    {
+      absl::MutexLock lock(ContainerLock(found->id));
+      auto rec = containers_.Get(found->id);
+      if (rec.ok() && IsActive(rec->state)) (void)KillLocked(*rec, SIGKILL);
+    }
+    if (!WaitForExit(found->id, absl::Seconds(30))) {
+      return absl::DeadlineExceededError(absl::StrCat("container ", found->name, " did not exit after SIGKILL"));
+    }
+  }
+  absl::MutexLock lock(ContainerLock(found->id));
+  auto rec = containers_.Get(found->id);
+  if (!rec.ok()) return rec.status();
+  return RemoveLocked(*std::move(rec), force);
+}
+
+absl::Status Engine::CleanupFilesystem(const std::string& id) {
+  absl::Status result;
+  result.Update(store::UnmountOverlay(ContainerDir(id)));
+  if (result.ok()) result.Update(store::RemoveTree(ContainerDir(id)));
+  result.Update(store::RemoveTree(ShimDir(id)));
+  if (auto cg = runtime::cgroups::NewManager(); cg.ok()) {
+    result.Update((*cg)->Destroy(absl::StrCat("kapsel/", id)));
+  }
+  return result;
+}
+
+absl::Status Engine::RemoveLocked(ContainerRecord rec, bool /*force*/) {
+  if (IsActive(rec.state)) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is running"));
+  }
+  // Marked first, so that a crash half-way through is finished by the next Reconcile.
+  rec.state = "removing";
+  if (auto s = containers_.Update(rec); !s.ok()) return s;
+  if (auto s = CleanupFilesystem(rec.id); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("remove container ", rec.name, ": ", s.message()));
+  }
+  EventRecord e;
+  e.type = "remove";
+  e.container_id = rec.id;
+  e.image_id = rec.image_id;
+  e.attributes = {{"name", rec.name}};
+  if (auto s = CommitEvents([&] { return containers_.Delete(rec.id); }, {e}); !s.ok()) return s;
+  {
+    absl::MutexLock lock(&exit_mu_);
+    auto it = exit_fds_.find(rec.id);
+    if (it != exit_fds_.end()) {
+      for (int fd : it->second) close(fd);
+      exit_fds_.erase(it);
+    }
+  }
+  spdlog::info("removed container {}", rec.id.substr(0, 12));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContainerRecord> Engine::Get(const std::string& ref) { return containers_.Resolve(ref); }
+
+absl::StatusOr<std::vector<ContainerRecord>> Engine::List() { return containers_.List(); }
+
+absl::StatusOr<store::ImageRecord> Engine::ImportImage(const std::string& tar_path, const std::string& reference,
+                                                       const std::vector<std::string>& changes) {
+  uint64_t seq = 0;
+  auto image = images_->ImportRootfsTarball(tar_path, reference, changes, &seq);
+  if (!image.ok()) return image.status();
+  if (seq > 0) {
+    auto events = events_.Since(seq - 1, 1);
+    if (events.ok()) {
+      for (const auto& e : *events) bus_->Publish(e);
+    }
+  }
+  return image;
+}
+
+absl::Status Engine::Reconcile() {
+  auto all = containers_.List();
+  if (!all.ok()) return all.status();
+  std::set<std::string> known;
+  for (ContainerRecord& rec : *all) {
+    known.insert(rec.id);
+    absl::MutexLock lock(ContainerLock(rec.id));
+    if (rec.state == "removing") {
+      spdlog::info("finishing the removal of {}", rec.id.substr(0, 12));
+      if (auto s = RemoveLocked(rec, true); !s.ok()) spdlog::warn("remove {}: {}", rec.id.substr(0, 12), std::string(s.message()));
+      continue;
+    }
+    if (!IsActive(rec.state)) continue;
+    // Is the shim that ran it still alive, and the same process (not a reused pid)?
+    auto pidfd = linux::PidfdOpen(rec.shim_pid);
+    if (pidfd.ok() && ProcessStartTime(rec.shim_pid) == rec.shim_start_time) {
+      spdlog::info("re-adopted container {} (shim {})", rec.id.substr(0, 12), rec.shim_pid);
+      if (auto s = Watch(rec, *std::move(pidfd)); !s.ok()) return s;
+      continue;
+    }
+    ExitInfo exit;
+    auto record = shim::ReadExitRecord(ShimDir(rec.id));
+    if (record.ok()) {
+      exit = {record->exit_code, record->signal, record->oom_killed, record->error};
+    } else {
+      exit.exit_code = 255;
+      exit.error = "kapsel-shim vanished while kapseld was down, without an exit record";
+    }
+    spdlog::info("container {} exited while kapseld was down", rec.id.substr(0, 12));
+    RecordExit(rec, exit);
+  }
+  // Directories without a row are leftovers of a create that crashed before its commit.
+  const std::string containers_dir = options_.data_root + "/containers";
+  linux::UniqueFd dir_fd(open(containers_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto entries = dir_fd ? store::ListDirAt(dir_fd.get(), containers_dir)
+                        : absl::StatusOr<std::vector<std::string>>(absl::ErrnoToStatus(errno, "open " + containers_dir));
+  if (entries.ok()) {
+    for (const auto& name : *entries) {
+      if (known.contains(name) || name.size() != 64) continue;
+      spdlog::info("removing leftover container directory {}", name.substr(0, 12));
+      (void)CleanupFilesystem(name);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kapsel::daemon

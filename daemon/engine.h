@@ -1,0 +1,122 @@
+#pragma once
+
+// The container state machine: created -> running <-> paused -> exited -> removed. Every
+// transition is written to SQLite together with its event, in one transaction, before the API
+// reports success; the event is then published to live subscribers.
+//
+// Thread-safe. Operations on one container are serialized by a per-container mutex; different
+// containers proceed in parallel.
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "daemon/event_bus.h"
+#include "daemon/supervisor.h"
+#include "kapsel/v1/containers.pb.h"
+#include "runtime/linux/unique_fd.h"
+#include "store/containers_repo.h"
+#include "store/database.h"
+#include "store/events_repo.h"
+#include "store/image_store.h"
+
+namespace kapsel::daemon {
+
+struct EngineOptions {
+  std::string data_root;  // /var/lib/kapsel
+  std::string exec_root;  // /run/kapsel
+  std::string shim_path;  // the kapsel-shim binary
+};
+
+struct ExitInfo {
+  int exit_code = 0;
+  int signal = 0;
+  bool oom_killed = false;
+  std::string error;
+};
+
+// A Start that failed because the process could not be executed carries the container's exit
+// code (126 or 127) in this payload of the returned status.
+inline constexpr char kExitCodePayload[] = "kapsel.dev/exit-code";
+std::optional<int> ExitCodeOf(const absl::Status& status);
+
+class Engine {
+ public:
+  Engine(EngineOptions options, store::Database* db, store::ImageStore* images, EventBus* bus);
+  ~Engine();
+
+  // Creates the state directories, starts the supervisor and reconciles SQLite with the shims,
+  // exit records and mounts left by an earlier run.
+  absl::Status Init();
+  // Stops watching; running containers stay with their shims.
+  void Shutdown();
+
+  absl::StatusOr<store::ContainerRecord> Create(const v1::ContainerSpec& spec);
+  absl::Status Start(const std::string& ref);
+  absl::Status Kill(const std::string& ref, int signal);
+  absl::Status Stop(const std::string& ref, int timeout_seconds);
+  absl::Status Remove(const std::string& ref, bool force);
+  // Blocks until the container has exited, or until cancelled() turns true.
+  absl::StatusOr<ExitInfo> Wait(const std::string& ref, const std::function<bool()>& cancelled);
+  absl::StatusOr<store::ContainerRecord> Get(const std::string& ref);
+  absl::StatusOr<std::vector<store::ContainerRecord>> List();
+
+  // An eventfd that becomes readable once container `id` is no longer running.
+  absl::StatusOr<linux::UniqueFd> ExitNotifier(const std::string& id);
+  // While attached, an auto-remove container is kept after its exit; Detach removes it then.
+  void Attach(const std::string& id);
+  void Detach(const std::string& id);
+
+  absl::StatusOr<store::ImageRecord> ImportImage(const std::string& tar_path, const std::string& reference,
+                                                 const std::vector<std::string>& changes);
+
+  std::string LogPath(const std::string& id) const;
+  std::string ContainerDir(const std::string& id) const;
+  std::string ShimDir(const std::string& id) const;
+  const EngineOptions& options() const { return options_; }
+  store::ImageStore* images() { return images_; }
+  store::Database* db() { return db_; }
+
+ private:
+  absl::Mutex* ContainerLock(const std::string& id);
+  // Writes the record and an event in one transaction, then publishes the event.
+  absl::Status Commit(const store::ContainerRecord& rec, store::EventRecord event);
+  absl::Status CommitEvents(const std::function<absl::Status()>& change, std::vector<store::EventRecord> events);
+  absl::Status StartLocked(store::ContainerRecord rec);
+  absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
+  absl::Status KillLocked(const store::ContainerRecord& rec, int signal);
+  void OnShimExit(const std::string& id, int pidfd);
+  void RecordExit(store::ContainerRecord rec, const ExitInfo& exit);
+  absl::Status Watch(const store::ContainerRecord& rec, linux::UniqueFd pidfd);
+  void NotifyExit(const std::string& id);
+  bool WaitForExit(const std::string& id, absl::Duration timeout);
+  absl::Status Reconcile();
+  absl::Status CleanupFilesystem(const std::string& id);
+
+  const EngineOptions options_;
+  store::Database* db_;
+  store::ImageStore* images_;
+  EventBus* bus_;
+  store::ContainerRepo containers_;
+  store::EventRepo events_;
+  Supervisor supervisor_;
+
+  absl::Mutex locks_mu_;
+  std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);
+
+  absl::Mutex exit_mu_;
+  absl::CondVar exit_cv_;
+  std::map<std::string, std::vector<int>> exit_fds_ ABSL_GUARDED_BY(exit_mu_);
+  std::set<std::string> attached_ ABSL_GUARDED_BY(exit_mu_);
+};
+
+}  // namespace kapsel::daemon

@@ -1,0 +1,274 @@
+#include "daemon/oci_spec_builder.h"
+
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace kapsel::daemon {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> StringList(const json& obj, const char* key) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) return out;
+  for (const auto& v : *it) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// Merges KEY=VALUE lists: later entries replace earlier ones with the same key.
+std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const std::vector<std::string>& over) {
+  std::vector<std::string> out = base;
+  for (const auto& e : over) {
+    std::string key = e.substr(0, e.find('='));
+    bool replaced = false;
+    for (auto& o : out) {
+      if (o.substr(0, o.find('=')) == key) {
+        o = e;
+        replaced = true;
+      }
+    }
+    if (!replaced) out.push_back(e);
+  }
+  return out;
+}
+
+// Finds a name in a passwd/group style file (name:x:id:...). Returns the fields.
+bool LookupEntry(const std::string& file, const std::string& name, std::vector<std::string>* fields) {
+  for (absl::string_view line : absl::StrSplit(file, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ':');
+    if (f.size() >= 3 && f[0] == name) {
+      *fields = std::move(f);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::vector<std::string>& DefaultCapabilities() {
+  static const std::vector<std::string> kCaps = {
+      "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",     "CAP_MKNOD",
+      "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
+      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE"};
+  return kCaps;
+}
+
+std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request, const json& image_config) {
+  std::vector<std::string> entrypoint(request.entrypoint().begin(), request.entrypoint().end());
+  std::vector<std::string> cmd(request.cmd().begin(), request.cmd().end());
+  if (request.entrypoint_size() == 0) entrypoint = StringList(image_config, "Entrypoint");
+  // As in Docker, a new entrypoint drops the image's Cmd.
+  if (request.cmd_size() == 0 && request.entrypoint_size() == 0) cmd = StringList(image_config, "Cmd");
+  std::vector<std::string> out = entrypoint;
+  out.insert(out.end(), cmd.begin(), cmd.end());
+  return out;
+}
+
+absl::Status ResolveUser(const std::string& user, const std::string& passwd, const std::string& group,
+                         uint32_t* uid, uint32_t* gid, std::vector<uint32_t>* additional_gids) {
+  *uid = 0;
+  *gid = 0;
+  additional_gids->clear();
+  if (user.empty()) return absl::OkStatus();
+  std::vector<std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
+  const std::string& u = parts[0];
+  bool gid_given = parts.size() == 2;
+  std::vector<std::string> fields;
+  if (absl::SimpleAtoi(u, uid)) {
+    // A numeric uid need not exist in /etc/passwd; its primary group is taken from there if so.
+    for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      uint32_t v;
+      if (f.size() >= 4 && absl::SimpleAtoi(f[2], &v) && v == *uid) (void)absl::SimpleAtoi(f[3], gid);
+    }
+  } else if (LookupEntry(passwd, u, &fields) && fields.size() >= 4) {
+    if (!absl::SimpleAtoi(fields[2], uid) || !absl::SimpleAtoi(fields[3], gid)) {
+      return absl::InvalidArgumentError(absl::StrCat("user ", u, ": malformed /etc/passwd entry"));
+    }
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("user \"", u, "\" not found in the image's /etc/passwd"));
+  }
+  if (gid_given) {
+    const std::string& g = parts[1];
+    if (!absl::SimpleAtoi(g, gid)) {
+      if (!LookupEntry(group, g, &fields) || !absl::SimpleAtoi(fields[2], gid)) {
+        return absl::InvalidArgumentError(absl::StrCat("group \"", g, "\" not found in the image's /etc/group"));
+      }
+    }
+  } else {
+    // Supplementary groups: every group that lists the user by name.
+    std::string name = u;
+    for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      uint32_t v;
+      if (f.size() >= 3 && absl::SimpleAtoi(f[2], &v) && v == *uid) name = f[0];
+    }
+    for (absl::string_view line : absl::StrSplit(group, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      if (f.size() < 4) continue;
+      for (absl::string_view member : absl::StrSplit(f[3], ',', absl::SkipEmpty())) {
+        uint32_t g;
+        if (member == name && absl::SimpleAtoi(f[2], &g) && g != *gid) additional_gids->push_back(g);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
+  const v1::ContainerSpec& req = *in.request;
+  const json& img = *in.image_config;
+  std::vector<std::string> args = ResolveCommand(req, img);
+  if (args.empty()) return absl::InvalidArgumentError("no command specified: the image has no Cmd or Entrypoint");
+
+  std::vector<std::string> env = StringList(img, "Env");
+  bool has_path = false;
+  for (const auto& e : env) has_path |= absl::StartsWith(e, "PATH=");
+  if (!has_path) env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  for (int i = 0; i < req.env_size(); ++i) {
+    const std::string& e = req.env(i);
+    if (e.empty() || e[0] == '=' || e.find('=') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("env \"", e, "\": must be KEY=VALUE"));
+    }
+  }
+  env = MergeEnv(env, std::vector<std::string>(req.env().begin(), req.env().end()));
+  std::string hostname = req.hostname().empty() ? in.id.substr(0, 12) : req.hostname();
+  env = MergeEnv(env, {absl::StrCat("HOSTNAME=", hostname)});
+  if (hostname.size() > 64) return absl::InvalidArgumentError("hostname: longer than 64 characters");
+
+  std::string cwd = req.working_dir().empty() ? img.value("WorkingDir", "") : req.working_dir();
+  if (cwd.empty()) cwd = "/";
+  if (cwd[0] != '/') return absl::InvalidArgumentError(absl::StrCat("working dir \"", cwd, "\": must be absolute"));
+
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> groups;
+  std::string user = req.user().empty() ? img.value("User", "") : req.user();
+  if (auto s = ResolveUser(user, in.rootfs_etc_passwd, in.rootfs_etc_group, &uid, &gid, &groups); !s.ok()) {
+    return s;
+  }
+  bool is_root = uid == 0;
+  if (!is_root) {
+    bool has_home = false;
+    for (const auto& e : env) has_home |= absl::StartsWith(e, "HOME=");
+    if (!has_home) env.push_back("HOME=/");
+  } else {
+    bool has_home = false;
+    for (const auto& e : env) has_home |= absl::StartsWith(e, "HOME=");
+    if (!has_home) env.push_back("HOME=/root");
+  }
+
+  const auto& caps = DefaultCapabilities();
+  json process = {
+      {"terminal", req.tty()},
+      {"args", args},
+      {"env", env},
+      {"cwd", cwd},
+      {"user", {{"uid", uid}, {"gid", gid}, {"additionalGids", groups}}},
+      // A non-root user keeps the bounding set but gets no effective capabilities, as in Docker.
+      {"capabilities",
+       {{"bounding", caps},
+        {"effective", is_root ? caps : std::vector<std::string>{}},
+        {"permitted", is_root ? caps : std::vector<std::string>{}},
+        {"inheritable", std::vector<std::string>{}},
+        {"ambient", std::vector<std::string>{}}}},
+      {"noNewPrivileges", true},
+  };
+
+  json mounts = json::array({
+      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+      {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
+       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+      {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
+       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+      {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"},
+       {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"},
+       {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+      {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"},
+       {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}},
+  });
+
+  json namespaces = json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}},
+                                 {{"type", "ipc"}}, {{"type", "network"}}, {{"type", "cgroup"}}});
+
+  json resources = json::object();
+  const v1::Resources& r = req.resources();
+  if (r.memory_limit_bytes() < 0) return absl::InvalidArgumentError("memory: must not be negative");
+  if (r.memory_limit_bytes() > 0) {
+    if (r.memory_limit_bytes() < 6 * 1024 * 1024) {
+      return absl::InvalidArgumentError("memory: the minimum limit is 6MB");
+    }
+    resources["memory"]["limit"] = r.memory_limit_bytes();
+    // Docker's default: swap equal to the memory limit unless given (memory + swap = 2 x limit).
+    if (r.memory_swap_bytes() != 0) resources["memory"]["swap"] = r.memory_swap_bytes();
+  }
+  if (r.cpus() < 0) return absl::InvalidArgumentError("cpus: must not be negative");
+  if (r.cpus() > 0) {
+    resources["cpu"]["period"] = 100000;
+    resources["cpu"]["quota"] = static_cast<int64_t>(std::llround(r.cpus() * 100000));
+  }
+  if (r.cpu_shares() > 0) resources["cpu"]["shares"] = r.cpu_shares();
+  if (!r.cpuset_cpus().empty()) resources["cpu"]["cpus"] = r.cpuset_cpus();
+  if (r.pids_limit() < 0) return absl::InvalidArgumentError("pids-limit: must not be negative");
+  if (r.pids_limit() > 0) resources["pids"]["limit"] = r.pids_limit();
+  // Device access: deny all, then allow what Docker allows (the nodes made in /dev, ptys, tun).
+  json dev_rules = json::array({{{"allow", false}, {"access", "rwm"}}});
+  auto allow = [&](const char* type, int64_t major, int64_t minor, const char* access) {
+    json rule = {{"allow", true}, {"type", type}, {"access", access}};
+    if (major >= 0) rule["major"] = major;
+    if (minor >= 0) rule["minor"] = minor;
+    dev_rules.push_back(rule);
+  };
+  allow("c", -1, -1, "m");
+  allow("b", -1, -1, "m");
+  allow("c", 1, 3, "rwm");    // null
+  allow("c", 1, 5, "rwm");    // zero
+  allow("c", 1, 7, "rwm");    // full
+  allow("c", 1, 8, "rwm");    // random
+  allow("c", 1, 9, "rwm");    // urandom
+  allow("c", 5, 0, "rwm");    // tty
+  allow("c", 5, 1, "rwm");    // console
+  allow("c", 5, 2, "rwm");    // ptmx
+  allow("c", 136, -1, "rwm");  // pts
+  allow("c", 10, 200, "rwm");  // tun
+  resources["devices"] = dev_rules;
+
+  json linux_obj = {
+      {"namespaces", namespaces},
+      {"resources", resources},
+      {"cgroupsPath", absl::StrCat("kapsel/", in.id)},
+      {"maskedPaths",
+       {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}},
+      {"readonlyPaths",
+       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+      {"rootfsPropagation", "private"},
+  };
+
+  json annotations = json::object();
+  for (const auto& [k, v] : req.labels()) annotations[k] = v;
+
+  json spec = {
+      {"ociVersion", "1.0.2"},
+      {"root", {{"path", in.rootfs}, {"readonly", req.read_only_rootfs()}}},
+      {"hostname", hostname},
+      {"process", process},
+      {"mounts", mounts},
+      {"linux", linux_obj},
+      {"annotations", annotations},
+  };
+  return spec;
+}
+
+}  // namespace kapsel::daemon

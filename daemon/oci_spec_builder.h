@@ -1,0 +1,37 @@
+#pragma once
+
+// Turns a container request plus its image's config into an OCI runtime-spec config.json, with
+// kapsel's security defaults (Docker's or stricter) filled in.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kapsel/v1/containers.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace kapsel::daemon {
+
+struct SpecInputs {
+  std::string id;
+  std::string rootfs;                  // absolute host path of the mounted rootfs
+  const v1::ContainerSpec* request = nullptr;
+  const nlohmann::json* image_config = nullptr;  // the image's OCI config ("config" object inside)
+  std::string rootfs_etc_passwd;       // contents of the rootfs /etc/passwd, for user names
+  std::string rootfs_etc_group;        // contents of the rootfs /etc/group
+};
+
+// The resolved command: Entrypoint + Cmd of the request, else of the image. Empty is an error
+// the caller reports ("no command specified").
+std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request, const nlohmann::json& image_config);
+
+// Resolves "uid[:gid]" or "name[:group]" against the rootfs' passwd and group files.
+absl::Status ResolveUser(const std::string& user, const std::string& passwd, const std::string& group,
+                         uint32_t* uid, uint32_t* gid, std::vector<uint32_t>* additional_gids);
+
+// Docker's default capability set, in OCI names.
+const std::vector<std::string>& DefaultCapabilities();
+
+absl::StatusOr<nlohmann::json> BuildOciSpec(const SpecInputs& in);
+
+}  // namespace kapsel::daemon

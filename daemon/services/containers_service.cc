@@ -1,0 +1,360 @@
+#include "daemon/services/containers_service.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <deque>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/log_reader.h"
+#include "daemon/services/status.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "store/overlay.h"
+
+namespace kapsel::daemon {
+namespace {
+
+grpc::Status Unimplemented(const char* what) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat(what, " is not implemented yet"));
+}
+
+v1::ContainerState StateOf(const std::string& s) {
+  if (s == "created") return v1::CONTAINER_STATE_CREATED;
+  if (s == "running") return v1::CONTAINER_STATE_RUNNING;
+  if (s == "paused") return v1::CONTAINER_STATE_PAUSED;
+  if (s == "exited") return v1::CONTAINER_STATE_EXITED;
+  if (s == "removing") return v1::CONTAINER_STATE_REMOVING;
+  return v1::CONTAINER_STATE_UNSPECIFIED;
+}
+
+void ToProto(const Engine& engine, const store::ContainerRecord& rec, v1::Container* out) {
+  out->set_id(rec.id);
+  out->set_name(rec.name);
+  out->set_image(rec.image_ref);
+  out->set_image_id(rec.image_id);
+  (void)google::protobuf::util::JsonStringToMessage(rec.spec_json, out->mutable_spec());
+  nlohmann::json cmd = nlohmann::json::parse(rec.command_json, nullptr, false);
+  if (cmd.is_array()) {
+    for (const auto& a : cmd) {
+      if (a.is_string()) out->add_command(a.get<std::string>());
+    }
+  }
+  out->set_rootfs(store::OverlayPathsFor(engine.ContainerDir(rec.id)).rootfs);
+  out->set_log_path(engine.LogPath(rec.id));
+  v1::ContainerStatus* st = out->mutable_status();
+  st->set_state(StateOf(rec.state));
+  st->set_pid(rec.pid);
+  st->set_exit_code(rec.exit_code);
+  st->set_exit_signal(rec.exit_signal);
+  st->set_oom_killed(rec.oom_killed);
+  st->set_error(rec.error);
+  st->set_created_at_unix_nanos(rec.created_at);
+  st->set_started_at_unix_nanos(rec.started_at);
+  st->set_finished_at_unix_nanos(rec.finished_at);
+}
+
+v1::OutputChunk::Stream ToProto(logs::Stream s) {
+  return s == logs::Stream::kStderr ? v1::OutputChunk::STREAM_STDERR : v1::OutputChunk::STREAM_STDOUT;
+}
+
+}  // namespace
+
+absl::StatusOr<int> ParseSignal(const std::string& text) {
+  if (text.empty()) return SIGKILL;
+  int n = 0;
+  if (absl::SimpleAtoi(text, &n)) {
+    if (n <= 0 || n >= NSIG) return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
+    return n;
+  }
+  std::string name = absl::AsciiStrToUpper(text);
+  if (absl::StartsWith(name, "SIG")) name = name.substr(3);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    if (abbrev != nullptr && name == abbrev) return sig;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
+}
+
+grpc::Status ContainersService::Create(grpc::ServerContext*, const v1::CreateContainerRequest* req,
+                                       v1::CreateContainerResponse* resp) {
+  auto rec = engine_->Create(req->spec());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  resp->set_id(rec->id);
+  resp->set_name(rec->name);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Start(grpc::ServerContext*, const v1::StartContainerRequest* req,
+                                      v1::StartContainerResponse*) {
+  return ToGrpc(engine_->Start(req->container()));
+}
+
+bool ContainersService::FollowLog(grpc::ServerContext* ctx, const std::string& id, bool follow, int exit_fd,
+                                  const std::function<bool(const v1::OutputChunk&, int64_t)>& emit) {
+  logs::LogReader reader(engine_->LogPath(id));
+  linux::UniqueFd inotify(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (follow && inotify) {
+    // The shim creates the log before it starts the container, so the file exists by now.
+    inotify_add_watch(inotify.get(), reader.path().c_str(), IN_MODIFY | IN_CLOSE_WRITE);
+  }
+  bool client_ok = true;
+  auto drain = [&] {
+    (void)reader.ReadAvailable([&](const logs::Record& r) {
+      if (!client_ok) return;
+      v1::OutputChunk chunk;
+      chunk.set_stream(ToProto(r.stream));
+      chunk.set_data(r.data);
+      client_ok = emit(chunk, r.time);
+    });
+  };
+  for (;;) {
+    drain();
+    if (!client_ok) return false;
+    if (!follow) return true;
+    struct pollfd fds[2] = {{inotify.get(), POLLIN, 0}, {exit_fd, POLLIN, 0}};
+    // The timeout only serves to notice a client that went away.
+    int n = poll(fds, 2, 1000);
+    if (n < 0 && errno != EINTR) return true;
+    if (fds[0].revents & POLLIN) {
+      char buf[4096];
+      while (read(inotify.get(), buf, sizeof(buf)) > 0) {
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      drain();
+      return client_ok;
+    }
+    if (ctx->IsCancelled()) return false;
+  }
+}
+
+grpc::Status ContainersService::Run(grpc::ServerContext* ctx, const v1::RunContainerRequest* req,
+                                    grpc::ServerWriter<v1::RunContainerResponse>* writer) {
+  auto rec = engine_->Create(req->spec());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  const std::string id = rec->id;
+  v1::RunContainerResponse created;
+  created.mutable_created()->set_id(id);
+  created.mutable_created()->set_name(rec->name);
+  writer->Write(created);
+
+  auto send_exit = [&](int code, int sig, bool oom, const std::string& error) {
+    v1::RunContainerResponse resp;
+    v1::ExitStatus* exit = resp.mutable_exit();
+    exit->set_exit_code(code);
+    exit->set_signal(sig);
+    exit->set_oom_killed(oom);
+    exit->set_error(error);
+    writer->Write(resp);
+  };
+
+  if (req->detach()) {
+    absl::Status s = engine_->Start(id);
+    if (auto code = ExitCodeOf(s)) {
+      send_exit(*code, 0, false, std::string(s.message()));
+      return grpc::Status::OK;
+    }
+    return ToGrpc(s);
+  }
+
+  // Attached: keep an auto-remove container until its output has been streamed.
+  engine_->Attach(id);
+  struct Detacher {
+    Engine* engine;
+    std::string id;
+    ~Detacher() { engine->Detach(id); }
+  } detacher{engine_, id};
+
+  auto exit_fd = engine_->ExitNotifier(id);
+  if (!exit_fd.ok()) return ToGrpc(exit_fd.status());
+  absl::Status s = engine_->Start(id);
+  if (auto code = ExitCodeOf(s)) {
+    send_exit(*code, 0, false, std::string(s.message()));
+    return grpc::Status::OK;
+  }
+  if (!s.ok()) return ToGrpc(s);
+
+  bool client_ok = FollowLog(ctx, id, true, exit_fd->get(), [&](const v1::OutputChunk& chunk, int64_t) {
+    v1::RunContainerResponse resp;
+    *resp.mutable_output() = chunk;
+    return writer->Write(resp);
+  });
+  if (!client_ok) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away; the container keeps running");
+  auto done = engine_->Get(id);
+  if (!done.ok()) return ToGrpc(done.status());
+  send_exit(done->exit_code, done->exit_signal, done->oom_killed, done->error);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Stop(grpc::ServerContext*, const v1::StopContainerRequest* req,
+                                     v1::StopContainerResponse*) {
+  return ToGrpc(engine_->Stop(req->container(), req->timeout_seconds() == 0 ? -1 : req->timeout_seconds()));
+}
+
+grpc::Status ContainersService::Kill(grpc::ServerContext*, const v1::KillContainerRequest* req,
+                                     v1::KillContainerResponse*) {
+  auto sig = ParseSignal(req->signal());
+  if (!sig.ok()) return ToGrpc(sig.status());
+  return ToGrpc(engine_->Kill(req->container(), *sig));
+}
+
+grpc::Status ContainersService::Remove(grpc::ServerContext*, const v1::RemoveContainerRequest* req,
+                                       v1::RemoveContainerResponse* resp) {
+  auto rec = engine_->Get(req->container());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  if (auto s = engine_->Remove(rec->id, req->force()); !s.ok()) return ToGrpc(s);
+  resp->set_id(rec->id);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::List(grpc::ServerContext*, const v1::ListContainersRequest* req,
+                                     v1::ListContainersResponse* resp) {
+  auto all = engine_->List();
+  if (!all.ok()) return ToGrpc(all.status());
+  for (const auto& [key, value] : req->filters()) {
+    if (key != "status" && key != "name" && key != "label" && key != "id") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("unknown filter \"", key, "\""));
+    }
+  }
+  for (const auto& rec : *all) {
+    if (!req->all() && rec.state != "running" && rec.state != "paused") continue;
+    v1::Container c;
+    ToProto(*engine_, rec, &c);
+    bool keep = true;
+    for (const auto& [key, value] : req->filters()) {
+      if (key == "status") keep &= rec.state == value;
+      if (key == "name") keep &= absl::StrContains(rec.name, value);
+      if (key == "id") keep &= absl::StartsWith(rec.id, value);
+      if (key == "label") {
+        auto eq = value.find('=');
+        const auto& labels = c.spec().labels();
+        if (eq == std::string::npos) {
+          keep &= labels.contains(value);
+        } else {
+          auto it = labels.find(value.substr(0, eq));
+          keep &= it != labels.end() && it->second == value.substr(eq + 1);
+        }
+      }
+    }
+    if (keep) *resp->add_containers() = std::move(c);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Inspect(grpc::ServerContext*, const v1::InspectContainerRequest* req,
+                                        v1::InspectContainerResponse* resp) {
+  auto rec = engine_->Get(req->container());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  ToProto(*engine_, *rec, resp->mutable_container());
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Wait(grpc::ServerContext* ctx, const v1::WaitContainerRequest* req,
+                                     v1::WaitContainerResponse* resp) {
+  auto exit = engine_->Wait(req->container(), [ctx] { return ctx->IsCancelled(); });
+  if (!exit.ok()) return ToGrpc(exit.status());
+  resp->mutable_exit()->set_exit_code(exit->exit_code);
+  resp->mutable_exit()->set_signal(exit->signal);
+  resp->mutable_exit()->set_oom_killed(exit->oom_killed);
+  resp->mutable_exit()->set_error(exit->error);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Logs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
+                                     grpc::ServerWriter<v1::LogEntry>* writer) {
+  auto rec = engine_->Get(req->container());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  if (req->tail() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "tail: must not be negative");
+  linux::UniqueFd exit_fd;
+  if (req->follow()) {
+    auto fd = engine_->ExitNotifier(rec->id);
+    if (!fd.ok()) return ToGrpc(fd.status());
+    exit_fd = *std::move(fd);
+  }
+  // --tail keeps the last N entries of what is there now; following goes on from there.
+  std::deque<v1::LogEntry> tail;
+  bool in_tail = req->tail() > 0;
+  auto emit = [&](const v1::OutputChunk& chunk, int64_t time) {
+    if (time < req->since_unix_nanos()) return true;
+    v1::LogEntry entry;
+    entry.set_stream(chunk.stream());
+    entry.set_data(chunk.data());
+    entry.set_time_unix_nanos(time);
+    if (in_tail) {
+      tail.push_back(std::move(entry));
+      if (static_cast<int64_t>(tail.size()) > req->tail()) tail.pop_front();
+      return true;
+    }
+    return writer->Write(entry);
+  };
+  if (in_tail) {
+    if (!FollowLog(ctx, rec->id, false, -1, emit)) return grpc::Status::CANCELLED;
+    for (const auto& e : tail) writer->Write(e);
+    in_tail = false;
+    if (!req->follow()) return grpc::Status::OK;
+  }
+  // FollowLog starts from the beginning; when a tail was sent, skip what was already read.
+  if (req->tail() > 0) {
+    size_t skip = 0;
+    (void)FollowLog(ctx, rec->id, false, -1, [&](const v1::OutputChunk&, int64_t) { ++skip; return true; });
+    size_t seen = 0;
+    auto after = [&](const v1::OutputChunk& chunk, int64_t time) {
+      if (seen++ < skip) return true;
+      return emit(chunk, time);
+    };
+    FollowLog(ctx, rec->id, req->follow(), exit_fd.get(), after);
+    return grpc::Status::OK;
+  }
+  FollowLog(ctx, rec->id, req->follow(), exit_fd.get(), emit);
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Restart(grpc::ServerContext*, const v1::RestartContainerRequest*,
+                                        v1::RestartContainerResponse*) {
+  return Unimplemented("restart");
+}
+grpc::Status ContainersService::Pause(grpc::ServerContext*, const v1::PauseContainerRequest*,
+                                      v1::PauseContainerResponse*) {
+  return Unimplemented("pause (freezer)");
+}
+grpc::Status ContainersService::Unpause(grpc::ServerContext*, const v1::UnpauseContainerRequest*,
+                                        v1::UnpauseContainerResponse*) {
+  return Unimplemented("unpause (freezer)");
+}
+grpc::Status ContainersService::Exec(grpc::ServerContext*,
+                                     grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) {
+  return Unimplemented("exec");
+}
+grpc::Status ContainersService::Attach(grpc::ServerContext*,
+                                       grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {
+  return Unimplemented("attach");
+}
+grpc::Status ContainersService::Stats(grpc::ServerContext*, const v1::StatsRequest*,
+                                      grpc::ServerWriter<v1::StatsResponse>*) {
+  return Unimplemented("stats");
+}
+grpc::Status ContainersService::Update(grpc::ServerContext*, const v1::UpdateContainerRequest*,
+                                       v1::UpdateContainerResponse*) {
+  return Unimplemented("update of resource limits");
+}
+grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest*, v1::AddMountResponse*) {
+  return Unimplemented("adding a mount to a running container");
+}
+grpc::Status ContainersService::RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*,
+                                            v1::RemoveMountResponse*) {
+  return Unimplemented("removing a mount from a running container");
+}
+grpc::Status ContainersService::ListMounts(grpc::ServerContext*, const v1::ListMountsRequest*,
+                                           v1::ListMountsResponse*) {
+  return Unimplemented("listing added mounts");
+}
+
+}  // namespace kapsel::daemon

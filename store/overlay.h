@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+// The overlay snapshot of a container: its image's unpacked layers as read-only lowerdirs,
+// `<container_dir>/upper` and `<container_dir>/work` as the writable layer, mounted at
+// `<container_dir>/rootfs`. Needs CAP_SYS_ADMIN.
+namespace kapsel::store {
+
+struct OverlayPaths {
+  std::string upper;   // <container_dir>/upper
+  std::string work;    // <container_dir>/work
+  std::string rootfs;  // <container_dir>/rootfs, the mount point
+};
+
+OverlayPaths OverlayPathsFor(const std::string& container_dir);
+
+// Creates upper/, work/ and rootfs/ as needed and mounts overlayfs at rootfs/ with `lowerdirs`
+// (TOP layer first, as ImageStore::LowerDirs returns them). OK if rootfs/ is already a mount
+// point. InvalidArgument for no lowerdir or a path overlayfs cannot take (',' or ':' in it, or
+// options longer than a page).
+absl::Status MountOverlay(const std::string& container_dir,
+                          const std::vector<std::string>& lowerdirs);
+
+// Detaches the mount at rootfs/ (MNT_DETACH). OK if nothing is mounted there or the directory
+// is gone, so cleanup can call it twice.
+absl::Status UnmountOverlay(const std::string& container_dir);
+
+}  // namespace kapsel::store
