@@ -8,25 +8,26 @@
 #include "client/context.h"
 #include "client/parse.h"
 
+namespace kc = ::kapsel::client;
+
 int main(int argc, char** argv) {
-  using namespace kapsel::client;  // NOLINT(build/namespaces): main only wires.
-  Context ctx(std::cout, std::cerr, ProcessEnvironment());
+  kc::Context ctx(std::cout, std::cerr, kc::ProcessEnvironment());
   CLI::App app;
-  ConfigureApp(app, ctx);
-  RegisterVersion(app, ctx);
-  RegisterInfo(app, ctx);
-  RegisterImport(app, ctx);
-  RegisterImages(app, ctx);
-  RegisterRun(app, ctx);
-  RegisterCreate(app, ctx);
-  RegisterStart(app, ctx);
-  RegisterStop(app, ctx);
-  RegisterKill(app, ctx);
-  RegisterWait(app, ctx);
-  RegisterLogs(app, ctx);
-  RegisterPs(app, ctx);
-  RegisterInspect(app, ctx);
-  RegisterRm(app, ctx);
-  RegisterEvents(app, ctx);
-  return RunApp(app, ctx, std::vector<std::string>(argv + 1, argv + argc));
+  kc::ConfigureApp(app, ctx);
+  kc::RegisterVersion(app, ctx);
+  kc::RegisterInfo(app, ctx);
+  kc::RegisterImport(app, ctx);
+  kc::RegisterImages(app, ctx);
+  kc::RegisterRun(app, ctx);
+  kc::RegisterCreate(app, ctx);
+  kc::RegisterStart(app, ctx);
+  kc::RegisterStop(app, ctx);
+  kc::RegisterKill(app, ctx);
+  kc::RegisterWait(app, ctx);
+  kc::RegisterLogs(app, ctx);
+  kc::RegisterPs(app, ctx);
+  kc::RegisterInspect(app, ctx);
+  kc::RegisterRm(app, ctx);
+  kc::RegisterEvents(app, ctx);
+  return kc::RunApp(app, ctx, std::vector<std::string>(argv + 1, argv + argc));
 }

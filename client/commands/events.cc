@@ -16,6 +16,7 @@ namespace {
 
 struct EventsOptions {
   uint64_t since = 0;
+  bool since_given = false;  // --since 0 replays everything stored
   std::vector<std::string> filters;
   std::string format = "table";
 };
@@ -75,6 +76,7 @@ nlohmann::json EventJson(const kapsel::v1::Event& event) {
 int Events(Context& ctx, const EventsOptions& options) {
   kapsel::v1::SubscribeRequest request;
   request.set_since_sequence(options.since);
+  request.set_replay_all(options.since_given && options.since == 0);
   if (absl::Status s = ApplyFilters(options.filters, &request); !s.ok()) return ctx.Fail(s);
   auto channel = ctx.Channel();
   if (!channel.ok()) return ctx.Fail(channel.status());
@@ -96,13 +98,16 @@ int Events(Context& ctx, const EventsOptions& options) {
 void RegisterEvents(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("events", "Stream engine events");
   auto options = std::make_shared<EventsOptions>();
-  cmd->add_option("--since", options->since,
-                  "Replay stored events after this sequence number, then stream new ones");
+  CLI::Option* since = cmd->add_option(
+      "--since", options->since, "Replay stored events after this sequence number, then stream new ones");
   cmd->add_option("-f,--filter", options->filters, "type=TYPE or container=CONTAINER")
       ->allow_extra_args(false);
   cmd->add_option("--format", options->format, "Output format: table or json (one per line)")
       ->check(CLI::IsMember({"table", "json"}));
-  cmd->callback([&ctx, options] { ctx.set_exit_code(Events(ctx, *options)); });
+  cmd->callback([&ctx, options, since] {
+    options->since_given = since->count() > 0;
+    ctx.set_exit_code(Events(ctx, *options));
+  });
 }
 
 }  // namespace kapsel::client

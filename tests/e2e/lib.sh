@@ -1,0 +1,84 @@
+# Shared set-up for the end-to-end tests: a real kapseld with its own data root, exec root and
+# socket in a temp dir, driven through the real kapselctl. Sourced by each test script.
+# Scripts exit 77 (CTest SKIP_RETURN_CODE) when they cannot run here.
+
+set -euo pipefail
+
+BIN_DIR=${KAPSEL_BIN_DIR:?KAPSEL_BIN_DIR must name the bin directory of a build}
+FIXTURES=${KAPSEL_FIXTURES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)}
+KAPSELD=$BIN_DIR/kapseld
+KAPSELCTL=$BIN_DIR/kapselctl
+
+if [[ $(id -u) -ne 0 ]]; then echo "SKIP: needs root"; exit 77; fi
+if [[ ! -x /bin/busybox ]]; then echo "SKIP: needs /bin/busybox (busybox-static)"; exit 77; fi
+
+E2E_TMP=$(mktemp -d /tmp/kapsel-e2e.XXXXXX)
+export KAPSEL_SOCKET=$E2E_TMP/run/kapsel.sock
+DAEMON_PID=
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+start_daemon() {
+  "$KAPSELD" --data-root "$E2E_TMP/data" --exec-root "$E2E_TMP/run" --log-level debug \
+    >>"$E2E_TMP/kapseld.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 1 200); do
+    [[ -S $KAPSEL_SOCKET ]] && "$KAPSELCTL" version >/dev/null 2>&1 && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$E2E_TMP/kapseld.log" >&2; fail "kapseld died at start"; }
+    sleep 0.05
+  done
+  cat "$E2E_TMP/kapseld.log" >&2
+  fail "kapseld did not come up"
+}
+
+stop_daemon() {  # SIGTERM by default; stop_daemon KILL for a crash
+  local sig=${1:-TERM}
+  [[ -n $DAEMON_PID ]] || return 0
+  kill -s "$sig" "$DAEMON_PID" 2>/dev/null || true
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+}
+
+kctl() { "$KAPSELCTL" "$@"; }
+
+# Everything the test made: containers (through the daemon, so mounts and cgroups go too), then
+# whatever a failure left: mounts under the temp dir, kapsel cgroups of its containers, the dir.
+cleanup() {
+  local rc=$?
+  if [[ -n $DAEMON_PID ]]; then
+    for id in $("$KAPSELCTL" ps -aq --no-trunc 2>/dev/null); do "$KAPSELCTL" rm -f "$id" >/dev/null 2>&1 || true; done
+  fi
+  stop_daemon TERM
+  if [[ -d $E2E_TMP/data/containers ]]; then
+    for dir in "$E2E_TMP"/data/containers/*/; do
+      [[ -d $dir ]] || continue
+      local id; id=$(basename "$dir")
+      for cg in /sys/fs/cgroup/*/kapsel/"$id" /sys/fs/cgroup/kapsel/"$id"; do
+        [[ -d $cg ]] || continue
+        while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$cg/cgroup.procs"
+      done
+    done
+  fi
+  sleep 0.2
+  awk -v t="$E2E_TMP" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  for cg in /sys/fs/cgroup/*/kapsel/* /sys/fs/cgroup/kapsel/*; do
+    [[ -d $cg ]] || continue
+    [[ -d $E2E_TMP/data/containers/$(basename "$cg") ]] && rmdir "$cg" 2>/dev/null || true
+  done
+  if [[ $rc -ne 0 && -f $E2E_TMP/kapseld.log ]]; then echo "--- kapseld.log"; tail -n 50 "$E2E_TMP/kapseld.log"; fi
+  rm -rf "$E2E_TMP"
+  exit $rc
+}
+trap cleanup EXIT
+
+# Runs a command, captures stdout, stderr and the exit code into OUT, ERR, RC.
+capture() {
+  set +e
+  OUT=$("$@" 2>"$E2E_TMP/stderr")
+  RC=$?
+  ERR=$(cat "$E2E_TMP/stderr")
+  set -e
+}
+
+count_containers() { "$KAPSELCTL" ps -aq | wc -l; }
