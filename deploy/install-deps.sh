@@ -1,0 +1,23 @@
+#!/bin/bash
+# Installs everything kapsel needs to build, test and run, from Debian 12's own repositories.
+# Idempotent: apt-get skips what is installed already.
+set -euo pipefail
+if [[ $(id -u) -ne 0 ]]; then echo "install-deps.sh: run as root" >&2; exit 1; fi
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev libabsl-dev
+  libspdlog-dev libfmt-dev libseccomp-dev libcap-dev libsqlite3-dev libssl-dev
+  libgtest-dev libgmock-dev googletest
+  libarchive-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+  libnftables-dev libnl-route-3-dev libsystemd-dev
+  busybox-static kmod tar gzip
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
