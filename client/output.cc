@@ -187,8 +187,7 @@ std::string CommandText(const std::vector<std::string>& argv, bool no_trunc) {
 std::pair<std::string, std::string> SplitRepoTag(absl::string_view ref) {
   size_t colon = ref.rfind(':');
   size_t slash = ref.rfind('/');
-  if (colon == absl::string_view::npos ||
-      (slash != absl::string_view::npos && colon < slash)) {
+  if (colon == absl::string_view::npos || (slash != absl::string_view::npos && colon < slash)) {
     return {std::string(ref), ""};
   }
   return {std::string(ref.substr(0, colon)), std::string(ref.substr(colon + 1))};

@@ -1,10 +1,10 @@
 #include "client/parse.h"
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <limits>
-#include <algorithm>
-#include <cmath>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -25,17 +25,17 @@ struct SignalName {
 // The first name of a number is its canonical one. Numbers come from <csignal>, so they are the
 // ones of the architecture kapselctl and kapseld run on.
 constexpr SignalName kSignals[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"IOT", SIGIOT},       {"BUS", SIGBUS},
-    {"FPE", SIGFPE},       {"KILL", SIGKILL},     {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"IOT", SIGIOT},   {"BUS", SIGBUS},
+    {"FPE", SIGFPE},       {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
+    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},
 #ifdef SIGSTKFLT
     {"STKFLT", SIGSTKFLT},
 #endif
-    {"CHLD", SIGCHLD},     {"CONT", SIGCONT},     {"STOP", SIGSTOP},     {"TSTP", SIGTSTP},
-    {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},       {"XCPU", SIGXCPU},
-    {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},     {"WINCH", SIGWINCH},
-    {"IO", SIGIO},         {"POLL", SIGPOLL},     {"PWR", SIGPWR},       {"SYS", SIGSYS},
+    {"CHLD", SIGCHLD},     {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+    {"IO", SIGIO},         {"POLL", SIGPOLL},     {"PWR", SIGPWR},   {"SYS", SIGSYS},
 };
 
 bool IsLowerAlnum(char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c); }
@@ -49,8 +49,8 @@ absl::Status CheckPathComponent(absl::string_view component, absl::string_view r
   }
   for (char c : component) {
     if (absl::ascii_isupper(c)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid reference format \"", ref, "\": repository name must be lowercase"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid reference format \"", ref,
+                                                     "\": repository name must be lowercase"));
     }
     if (!IsLowerAlnum(c) && c != '.' && c != '_' && c != '-') {
       return absl::InvalidArgumentError(absl::StrCat("invalid reference format \"", ref,
@@ -95,8 +95,8 @@ absl::Status CheckTag(absl::string_view tag, absl::string_view ref) {
     if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') ok = false;
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid reference format \"", ref,
-                                                   "\": invalid tag \"", tag, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid reference format \"", ref, "\": invalid tag \"", tag, "\""));
   }
   return absl::OkStatus();
 }
@@ -108,8 +108,8 @@ absl::Status CheckDigest(absl::string_view digest, absl::string_view ref) {
     if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) ok = false;
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid reference format \"", ref,
-                                                   "\": invalid digest \"", digest, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid reference format \"", ref, "\": invalid digest \"", digest, "\""));
   }
   return absl::OkStatus();
 }
@@ -201,9 +201,8 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view ref) {
   for (size_t i = 0; i < components.size(); ++i) {
     if (i == 0 && components.size() > 1 && LooksLikeDomain(components[0])) {
       if (!IsDomain(components[0])) {
-        return absl::InvalidArgumentError(absl::StrCat("invalid reference format \"", ref,
-                                                       "\": invalid registry \"",
-                                                       components[0], "\""));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "invalid reference format \"", ref, "\": invalid registry \"", components[0], "\""));
       }
       continue;
     }
@@ -337,9 +336,8 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
 
   if (!options.working_dir.empty()) {
     if (options.working_dir.front() != '/') {
-      return absl::InvalidArgumentError(absl::StrCat("invalid working directory \"",
-                                                     options.working_dir,
-                                                     "\": it must be an absolute path"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid working directory \"", options.working_dir, "\": it must be an absolute path"));
     }
     spec.set_working_dir(options.working_dir);
   }
@@ -375,8 +373,9 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
   }
   // docker spells "unlimited" -1 and the API 0.
   if (options.pids_limit < -1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid pids limit ", options.pids_limit, ": want a positive number, or -1 for unlimited"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid pids limit ", options.pids_limit,
+                     ": want a positive number, or -1 for unlimited"));
   }
   resources->set_pids_limit(options.pids_limit > 0 ? options.pids_limit : 0);
   return spec;

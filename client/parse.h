@@ -24,8 +24,7 @@ EnvLookup ProcessEnvironment();
 
 // One -e argument. "K=V" is taken as is (V may be empty or contain '='); "K" takes K's value from
 // `env` and yields nullopt when K is unset there, as docker drops it. An empty name is an error.
-absl::StatusOr<std::optional<std::string>> ParseEnvVar(absl::string_view arg,
-                                                       const EnvLookup& env);
+absl::StatusOr<std::optional<std::string>> ParseEnvVar(absl::string_view arg, const EnvLookup& env);
 // All -e arguments, in order, without the dropped ones.
 absl::StatusOr<std::vector<std::string>> ParseEnvVars(const std::vector<std::string>& args,
                                                       const EnvLookup& env);
@@ -70,8 +69,8 @@ struct ContainerOptions {
   std::string hostname;
   std::string user;
   std::string entrypoint;
-  std::string memory;  // -m, unparsed
-  std::string cpus;    // --cpus, unparsed
+  std::string memory;      // -m, unparsed
+  std::string cpus;        // --cpus, unparsed
   int64_t pids_limit = 0;  // tasks; 0 or -1 = unlimited
   std::string network;
   bool auto_remove = false;

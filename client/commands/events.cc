@@ -68,8 +68,8 @@ nlohmann::json EventJson(const kapsel::v1::Event& event) {
       {"Type", event.type()},
       {"ContainerId", event.container_id()},
       {"ImageId", event.image_id()},
-      {"Attributes", std::map<std::string, std::string>(event.attributes().begin(),
-                                                        event.attributes().end())},
+      {"Attributes",
+       std::map<std::string, std::string>(event.attributes().begin(), event.attributes().end())},
   };
 }
 
@@ -98,8 +98,9 @@ int Events(Context& ctx, const EventsOptions& options) {
 void RegisterEvents(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("events", "Stream engine events");
   auto options = std::make_shared<EventsOptions>();
-  CLI::Option* since = cmd->add_option(
-      "--since", options->since, "Replay stored events after this sequence number, then stream new ones");
+  CLI::Option* since =
+      cmd->add_option("--since", options->since,
+                      "Replay stored events after this sequence number, then stream new ones");
   cmd->add_option("-f,--filter", options->filters, "type=TYPE or container=CONTAINER")
       ->allow_extra_args(false);
   cmd->add_option("--format", options->format, "Output format: table or json (one per line)")

@@ -27,8 +27,7 @@ int ReportExit(Context& ctx, const kapsel::v1::ExitStatus& exit) {
 }
 
 int Run(Context& ctx, const RunOptions& options) {
-  absl::StatusOr<kapsel::v1::ContainerSpec> spec =
-      BuildContainerSpec(options.container, ctx.env());
+  absl::StatusOr<kapsel::v1::ContainerSpec> spec = BuildContainerSpec(options.container, ctx.env());
   if (!spec.ok()) return ctx.Fail(spec.status());
   auto channel = ctx.Channel();
   if (!channel.ok()) return ctx.Fail(channel.status());

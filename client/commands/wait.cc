@@ -21,8 +21,7 @@ int Wait(Context& ctx, const std::vector<std::string>& containers) {
     grpc::ClientContext call;
     grpc::Status status = stub->Wait(&call, request, &response);
     if (status.ok()) {
-      ctx.out() << ExitCodeOf(response.exit().exit_code(), response.exit().signal())
-                << std::endl;
+      ctx.out() << ExitCodeOf(response.exit().exit_code(), response.exit().signal()) << std::endl;
     }
     return status;
   });

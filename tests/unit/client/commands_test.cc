@@ -1,6 +1,8 @@
 // Drives the commands through the real CLI11 app against an in-process fake kapseld on a Unix
 // socket, and checks what the terminal sees and the exit code.
 
+#include "client/commands/commands.h"
+
 #include <unistd.h>
 
 #include <fstream>
@@ -14,7 +16,6 @@
 
 #include "CLI/CLI.hpp"
 #include "client/app.h"
-#include "client/commands/commands.h"
 #include "client/context.h"
 #include "client/output.h"
 #include "grpcpp/server.h"
@@ -42,7 +43,8 @@ class FakeContainers final : public v1::Containers::Service {
       last_run_ = *request;
     }
     const std::string& image = request->spec().image();
-    if (image == "missing") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such image: missing");
+    if (image == "missing")
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such image: missing");
     v1::RunContainerResponse message;
     message.mutable_created()->set_id(kId);
     message.mutable_created()->set_name("brave_turing");
@@ -296,8 +298,8 @@ class CommandsTest : public ::testing::Test {
 };
 
 TEST_F(CommandsTest, RunStreamsOutputAndExitsWithTheContainersCode) {
-  Result r = Execute({"run", "--rm", "-e", "A=1", "-e", "FROM_CLIENT", "busybox", "sh", "-c",
-                      "echo -n x"});
+  Result r = Execute(
+      {"run", "--rm", "-e", "A=1", "-e", "FROM_CLIENT", "busybox", "sh", "-c", "echo -n x"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "hello\n");
   EXPECT_EQ(r.err, "oops\n");

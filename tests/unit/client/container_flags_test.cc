@@ -57,9 +57,9 @@ TEST_F(ContainerFlagsTest, RepeatedFlagsTakeOneValueEach) {
 }
 
 TEST_F(ContainerFlagsTest, AllFlags) {
-  Parse({"--name", "web", "-w", "/srv", "--hostname", "h", "-u", "1000", "--entrypoint", "/init",
-         "-m", "100m", "--cpus", "0.5", "--pids-limit", "64", "--read-only", "--network", "none",
-         "-it", "busybox:1.36", "top"});
+  Parse({"--name",       "web",       "-w",   "/srv", "--hostname",   "h",   "-u",           "1000",
+         "--entrypoint", "/init",     "-m",   "100m", "--cpus",       "0.5", "--pids-limit", "64",
+         "--read-only",  "--network", "none", "-it",  "busybox:1.36", "top"});
   EXPECT_EQ(options_.name, "web");
   EXPECT_EQ(options_.working_dir, "/srv");
   EXPECT_EQ(options_.hostname, "h");

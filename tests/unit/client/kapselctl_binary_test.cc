@@ -33,8 +33,8 @@ TEST(KapselctlBinaryTest, MissingSocketExits125WithOneLine) {
   std::string socket = ::testing::TempDir() + "/kapselctl-no-such-dir/kapsel.sock";
   Result result = RunShell("KAPSEL_SOCKET=" + socket + " " KAPSELCTL_PATH " ps");
   EXPECT_EQ(result.exit_code, 125);
-  EXPECT_EQ(result.output, "kapselctl: cannot connect to kapseld at " + socket +
-                               ": No such file or directory\n");
+  EXPECT_EQ(result.output,
+            "kapselctl: cannot connect to kapseld at " + socket + ": No such file or directory\n");
 }
 
 TEST(KapselctlBinaryTest, SocketFlagWinsOverEnvironment) {

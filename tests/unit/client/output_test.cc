@@ -110,8 +110,7 @@ TEST(ExitCodeOfTest, SignalMapsTo128Plus) {
 TEST(FormatRfc3339Test, Utc) {
   EXPECT_EQ(FormatRfc3339(1'700'000'000 * kSecond + 123), "2023-11-14T22:13:20Z");
   EXPECT_EQ(FormatRfc3339(0), "");
-  EXPECT_EQ(FormatRfc3339Nano(1'700'000'000 * kSecond + 123),
-            "2023-11-14T22:13:20.000000123Z");
+  EXPECT_EQ(FormatRfc3339Nano(1'700'000'000 * kSecond + 123), "2023-11-14T22:13:20.000000123Z");
 }
 
 TEST(EllipsisTest, CutsByCodePoints) {

@@ -105,15 +105,13 @@ TEST(ParseImageReferenceTest, ShortIdIsAValidReference) {
 }
 
 TEST(ParseImageReferenceTest, Invalid) {
-  for (const char* bad : {"", "BusyBox", "busybox:", "busybox:-x", "a//b", "-busybox",
-                          "busybox-", "busy box", "busybox@sha256:abc", "busybox@md5:" ,
-                          ":tag", "/busybox"}) {
+  for (const char* bad : {"", "BusyBox", "busybox:", "busybox:-x", "a//b", "-busybox", "busybox-",
+                          "busy box", "busybox@sha256:abc", "busybox@md5:", ":tag", "/busybox"}) {
     absl::StatusOr<ImageReference> ref = ParseImageReference(bad);
     EXPECT_FALSE(ref.ok()) << bad;
     EXPECT_EQ(ref.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_NE(ParseImageReference("BusyBox").status().message().find("lowercase"),
-            std::string::npos);
+  EXPECT_NE(ParseImageReference("BusyBox").status().message().find("lowercase"), std::string::npos);
   EXPECT_FALSE(ParseImageReference("busybox:" + std::string(129, 't')).ok());
 }
 

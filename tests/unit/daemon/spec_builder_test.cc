@@ -1,0 +1,152 @@
+#include "daemon/oci_spec_builder.h"
+
+#include <algorithm>
+
+#include "gtest/gtest.h"
+
+namespace kapsel::daemon {
+namespace {
+
+using nlohmann::json;
+
+class SpecBuilderTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<json> Build() {
+    SpecInputs in;
+    in.id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    in.rootfs = "/var/lib/kapsel/containers/x/rootfs";
+    in.request = &request_;
+    in.image_config = &image_;
+    in.rootfs_etc_passwd = "root:x:0:0:root:/root:/bin/sh\nweb:x:33:44:web:/var/www:/bin/false\n";
+    in.rootfs_etc_group = "root:x:0:\nwww:x:44:\nlogs:x:70:web,other\n";
+    return BuildOciSpec(in);
+  }
+  v1::ContainerSpec request_;
+  json image_ = {{"Cmd", {"sh"}}, {"Env", {"PATH=/bin", "A=image"}}};
+};
+
+TEST_F(SpecBuilderTest, ImageDefaultsAndDockerSecurityDefaults) {
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ((*spec)["process"]["args"], json({"sh"}));
+  EXPECT_EQ((*spec)["hostname"], "0123456789ab");
+  EXPECT_EQ((*spec)["root"]["path"], "/var/lib/kapsel/containers/x/rootfs");
+  EXPECT_EQ((*spec)["process"]["noNewPrivileges"], true);
+  auto caps = (*spec)["process"]["capabilities"]["bounding"].get<std::vector<std::string>>();
+  EXPECT_EQ(caps.size(), 14u);
+  EXPECT_NE(std::find(caps.begin(), caps.end(), "CAP_NET_BIND_SERVICE"), caps.end());
+  EXPECT_EQ(std::find(caps.begin(), caps.end(), "CAP_SYS_ADMIN"), caps.end());
+  EXPECT_TRUE((*spec)["process"]["capabilities"]["inheritable"].empty());
+  auto masked = (*spec)["linux"]["maskedPaths"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(masked.begin(), masked.end(), "/proc/kcore"), masked.end());
+  auto ro = (*spec)["linux"]["readonlyPaths"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(ro.begin(), ro.end(), "/proc/sys"), ro.end());
+  std::vector<std::string> ns;
+  for (const auto& n : (*spec)["linux"]["namespaces"]) ns.push_back(n["type"]);
+  for (const char* want : {"pid", "mount", "uts", "ipc", "network", "cgroup"}) {
+    EXPECT_NE(std::find(ns.begin(), ns.end(), want), ns.end()) << want;
+  }
+  EXPECT_EQ((*spec)["linux"]["cgroupsPath"],
+            "kapsel/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  EXPECT_FALSE((*spec)["linux"]["resources"]["devices"][0]["allow"].get<bool>());
+}
+
+TEST_F(SpecBuilderTest, RequestOverridesImage) {
+  request_.add_cmd("echo");
+  request_.add_cmd("hi");
+  request_.add_env("A=request");
+  request_.add_env("B=2");
+  request_.set_working_dir("/tmp");
+  request_.set_hostname("web1");
+  request_.set_read_only_rootfs(true);
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ((*spec)["process"]["args"], json({"echo", "hi"}));
+  auto env = (*spec)["process"]["env"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(env.begin(), env.end(), "A=request"), env.end());
+  EXPECT_EQ(std::find(env.begin(), env.end(), "A=image"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "B=2"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "HOSTNAME=web1"), env.end());
+  EXPECT_EQ((*spec)["process"]["cwd"], "/tmp");
+  EXPECT_EQ((*spec)["hostname"], "web1");
+  EXPECT_EQ((*spec)["root"]["readonly"], true);
+}
+
+TEST_F(SpecBuilderTest, EntrypointReplacesImageCmd) {
+  image_["Entrypoint"] = {"/bin/app"};
+  image_["Cmd"] = {"--default"};
+  EXPECT_EQ(ResolveCommand(request_, image_), std::vector<std::string>({"/bin/app", "--default"}));
+  request_.add_cmd("--flag");
+  EXPECT_EQ(ResolveCommand(request_, image_), std::vector<std::string>({"/bin/app", "--flag"}));
+  request_.add_entrypoint("/bin/other");
+  request_.clear_cmd();
+  EXPECT_EQ(ResolveCommand(request_, image_), std::vector<std::string>({"/bin/other"}));
+}
+
+TEST_F(SpecBuilderTest, EmptyCommandIsRefused) {
+  image_.erase("Cmd");
+  auto spec = Build();
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("no command specified"), absl::string_view::npos);
+}
+
+TEST_F(SpecBuilderTest, UserByNameGetsGroupsAndNoEffectiveCaps) {
+  request_.set_user("web");
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ((*spec)["process"]["user"]["uid"], 33);
+  EXPECT_EQ((*spec)["process"]["user"]["gid"], 44);
+  EXPECT_EQ((*spec)["process"]["user"]["additionalGids"], json({70}));
+  EXPECT_TRUE((*spec)["process"]["capabilities"]["effective"].empty());
+  EXPECT_FALSE((*spec)["process"]["capabilities"]["bounding"].empty());
+}
+
+TEST_F(SpecBuilderTest, UserForms) {
+  uint32_t uid = 9, gid = 9;
+  std::vector<uint32_t> groups;
+  const std::string passwd = "root:x:0:0::/:/bin/sh\nweb:x:33:44::/:/bin/sh\n";
+  const std::string group = "www:x:44:\nstaff:x:50:\n";
+  ASSERT_TRUE(ResolveUser("1000:1001", passwd, group, &uid, &gid, &groups).ok());
+  EXPECT_EQ(uid, 1000u);
+  EXPECT_EQ(gid, 1001u);
+  ASSERT_TRUE(ResolveUser("33", passwd, group, &uid, &gid, &groups).ok());
+  EXPECT_EQ(gid, 44u);
+  ASSERT_TRUE(ResolveUser("web:staff", passwd, group, &uid, &gid, &groups).ok());
+  EXPECT_EQ(gid, 50u);
+  auto s = ResolveUser("nobody", passwd, group, &uid, &gid, &groups);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("nobody"), absl::string_view::npos);
+  EXPECT_FALSE(ResolveUser("web:nogroup", passwd, group, &uid, &gid, &groups).ok());
+}
+
+TEST_F(SpecBuilderTest, Resources) {
+  request_.mutable_resources()->set_memory_limit_bytes(100 << 20);
+  request_.mutable_resources()->set_cpus(0.5);
+  request_.mutable_resources()->set_pids_limit(64);
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ((*spec)["linux"]["resources"]["memory"]["limit"], 100 << 20);
+  EXPECT_EQ((*spec)["linux"]["resources"]["cpu"]["quota"], 50000);
+  EXPECT_EQ((*spec)["linux"]["resources"]["cpu"]["period"], 100000);
+  EXPECT_EQ((*spec)["linux"]["resources"]["pids"]["limit"], 64);
+}
+
+TEST_F(SpecBuilderTest, BadRequestsNameTheField) {
+  request_.mutable_resources()->set_memory_limit_bytes(1024);
+  auto spec = Build();
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("memory"), absl::string_view::npos);
+  request_.mutable_resources()->set_memory_limit_bytes(0);
+  request_.set_working_dir("relative");
+  spec = Build();
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("working dir"), absl::string_view::npos);
+  request_.set_working_dir("");
+  request_.add_env("=x");
+  spec = Build();
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("env"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace kapsel::daemon
