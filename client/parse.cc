@@ -366,6 +366,23 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     if (!bytes.ok()) return bytes.status();
     resources->set_memory_limit_bytes(*bytes);
   }
+  if (!options.memory_swap.empty()) {
+    if (options.memory.empty()) {
+      return absl::InvalidArgumentError("--memory-swap needs --memory");
+    }
+    if (options.memory_swap == "-1") {
+      resources->set_memory_swap_bytes(-1);
+    } else {
+      absl::StatusOr<int64_t> bytes = ParseMemorySize(options.memory_swap);
+      if (!bytes.ok()) return bytes.status();
+      if (*bytes < resources->memory_limit_bytes()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--memory-swap ", options.memory_swap,
+                         " is below --memory: it limits memory plus swap"));
+      }
+      resources->set_memory_swap_bytes(*bytes);
+    }
+  }
   if (!options.cpus.empty()) {
     absl::StatusOr<double> cpus = ParseCpus(options.cpus);
     if (!cpus.ok()) return cpus.status();

@@ -69,9 +69,10 @@ struct ContainerOptions {
   std::string hostname;
   std::string user;
   std::string entrypoint;
-  std::string memory;      // -m, unparsed
-  std::string cpus;        // --cpus, unparsed
-  int64_t pids_limit = 0;  // tasks; 0 or -1 = unlimited
+  std::string memory;       // -m, unparsed
+  std::string memory_swap;  // --memory-swap, unparsed: memory + swap, -1 for unlimited
+  std::string cpus;         // --cpus, unparsed
+  int64_t pids_limit = 0;   // tasks; 0 or -1 = unlimited
   std::string network;
   bool auto_remove = false;
   bool read_only = false;

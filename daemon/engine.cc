@@ -141,6 +141,9 @@ absl::Status Engine::Init() {
   for (const std::string& dir : {options_.data_root + "/containers", options_.exec_root + "/shims"}) {
     if (auto s = store::MkdirAll(dir, 0711); !s.ok()) return s;
   }
+  auto cgroups = runtime::cgroups::NewManager();
+  if (!cgroups.ok()) return cgroups.status();
+  cgroups_ = *std::move(cgroups);
   if (auto s = supervisor_.Start(); !s.ok()) return s;
   return Reconcile();
 }
@@ -214,6 +217,19 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
   in.image_config = &image_config;
   in.rootfs_etc_passwd = ReadInRoot(rootfs, "etc/passwd");
   in.rootfs_etc_group = ReadInRoot(rootfs, "etc/group");
+  // Per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted over the image's.
+  {
+    const std::string hostname = spec.hostname().empty() ? id->substr(0, 12) : spec.hostname();
+    std::ifstream host_resolv("/etc/resolv.conf");
+    std::string resolv((std::istreambuf_iterator<char>(host_resolv)), std::istreambuf_iterator<char>());
+    for (const auto& [file, text] : {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
+                                     {"hosts", HostsFile(hostname)},
+                                     {"resolv.conf", ResolvConf(resolv)}}) {
+      if (auto s = WriteFileAtomic(absl::StrCat(dir, "/", file), text); !s.ok()) return s;
+      chmod(absl::StrCat(dir, "/", file).c_str(), 0644);
+    }
+    in.etc_files_dir = dir;
+  }
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = WriteFileAtomic(dir + "/config.json", oci->dump(2)); !s.ok()) return s;
@@ -366,6 +382,7 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
     return s;
   }
   spdlog::info("started container {} pid {} shim {}", rec.id.substr(0, 12), rec.pid, shim_pid);
+  ArmOomWatch(rec);
   return Watch(rec, *std::move(pidfd));
 }
 
@@ -397,6 +414,10 @@ void Engine::OnShimExit(const std::string& id, int pidfd) {
       exit.exit_code = 255;
       exit.error = absl::StrCat("kapsel-shim ended without an exit record: ", record.status().message());
     }
+    // The watch may not have fired yet (or the cgroup is gone): the exit record's verdict
+    // still gets its oom event, before the exit event.
+    uint64_t reported = DisarmOomWatch(id);
+    if (exit.oom_killed && reported == 0) EmitOom(id, 1);
     RecordExit(*rec, exit);
     v1::ContainerSpec spec;
     if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok()) auto_remove = spec.auto_remove();
@@ -430,7 +451,6 @@ void Engine::RecordExit(ContainerRecord rec, const ExitInfo& exit) {
     e.attributes["name"] = rec.name;
     return e;
   };
-  if (exit.oom_killed) events.push_back(base("oom"));
   EventRecord e = base("exit");
   e.attributes["exit_code"] = absl::StrCat(exit.exit_code);
   e.attributes["signal"] = absl::StrCat(exit.signal);
@@ -441,6 +461,67 @@ void Engine::RecordExit(ContainerRecord rec, const ExitInfo& exit) {
     return;
   }
   spdlog::info("container {} exited with {}", rec.id.substr(0, 12), exit.exit_code);
+}
+
+void Engine::ArmOomWatch(const ContainerRecord& rec) {
+  if (!cgroups_) return;
+  auto watch = runtime::OomWatch::Open(*cgroups_, absl::StrCat("kapsel/", rec.id));
+  if (!watch.ok()) {
+    spdlog::warn("no OOM watch for {}: {}", rec.id.substr(0, 12), std::string(watch.status().message()));
+    return;
+  }
+  absl::MutexLock lock(&oom_mu_);
+  auto state = std::make_unique<OomState>(OomState{*std::move(watch), 0});
+  int fd = state->watch.fd();
+  std::string id = rec.id;
+  if (auto s = supervisor_.Watch(fd, [this, id](int) { OnOom(id); }); !s.ok()) {
+    spdlog::warn("no OOM watch for {}: {}", id.substr(0, 12), std::string(s.message()));
+    return;
+  }
+  oom_[id] = std::move(state);
+}
+
+void Engine::OnOom(const std::string& id) {
+  uint64_t kills = 0;
+  {
+    absl::MutexLock lock(&oom_mu_);
+    auto it = oom_.find(id);
+    if (it == oom_.end()) return;
+    auto fresh = it->second->watch.Consume();
+    if (!fresh.ok()) {
+      // The cgroup is gone (v1 signals its removal on the same eventfd).
+      supervisor_.Unwatch(it->second->watch.fd());
+      return;
+    }
+    kills = *fresh;
+    it->second->reported += kills;
+  }
+  if (kills > 0) EmitOom(id, kills);
+}
+
+uint64_t Engine::DisarmOomWatch(const std::string& id) {
+  absl::MutexLock lock(&oom_mu_);
+  auto it = oom_.find(id);
+  if (it == oom_.end()) return 0;
+  supervisor_.Unwatch(it->second->watch.fd());
+  uint64_t reported = it->second->reported;
+  oom_.erase(it);
+  return reported;
+}
+
+void Engine::EmitOom(const std::string& id, uint64_t kills) {
+  auto rec = containers_.Get(id);
+  if (!rec.ok()) return;
+  EventRecord e;
+  e.type = "oom";
+  e.container_id = id;
+  e.image_id = rec->image_id;
+  e.attributes = {{"name", rec->name}, {"kills", absl::StrCat(kills)}};
+  if (auto s = CommitEvents([] { return absl::OkStatus(); }, {e}); !s.ok()) {
+    spdlog::error("record oom of {}: {}", id.substr(0, 12), std::string(s.message()));
+    return;
+  }
+  spdlog::info("oom kill in container {}", id.substr(0, 12));
 }
 
 void Engine::NotifyExit(const std::string& id) {
@@ -678,6 +759,7 @@ absl::Status Engine::Reconcile() {
     auto pidfd = linux::PidfdOpen(rec.shim_pid);
     if (pidfd.ok() && ProcessStartTime(rec.shim_pid) == rec.shim_start_time) {
       spdlog::info("re-adopted container {} (shim {})", rec.id.substr(0, 12), rec.shim_pid);
+      ArmOomWatch(rec);
       if (auto s = Watch(rec, *std::move(pidfd)); !s.ok()) return s;
       continue;
     }

@@ -23,7 +23,9 @@
 #include "daemon/event_bus.h"
 #include "daemon/supervisor.h"
 #include "kapsel/v1/containers.pb.h"
+#include "runtime/cgroups/manager.h"
 #include "runtime/linux/unique_fd.h"
+#include "runtime/oom_watch.h"
 #include "store/containers_repo.h"
 #include "store/database.h"
 #include "store/events_repo.h"
@@ -96,6 +98,12 @@ class Engine {
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);
   void OnShimExit(const std::string& id, int pidfd);
   void RecordExit(store::ContainerRecord rec, const ExitInfo& exit);
+  // OOM kills of any process in a running container become "oom" events.
+  void ArmOomWatch(const store::ContainerRecord& rec);
+  void OnOom(const std::string& id);
+  // Stops watching; returns how many OOM kills were reported for this run.
+  uint64_t DisarmOomWatch(const std::string& id);
+  void EmitOom(const std::string& id, uint64_t kills);
   absl::Status Watch(const store::ContainerRecord& rec, linux::UniqueFd pidfd);
   void NotifyExit(const std::string& id);
   bool WaitForExit(const std::string& id, absl::Duration timeout);
@@ -109,6 +117,14 @@ class Engine {
   store::ContainerRepo containers_;
   store::EventRepo events_;
   Supervisor supervisor_;
+  std::unique_ptr<runtime::cgroups::Manager> cgroups_;
+
+  struct OomState {
+    runtime::OomWatch watch;
+    uint64_t reported = 0;
+  };
+  absl::Mutex oom_mu_;
+  std::map<std::string, std::unique_ptr<OomState>> oom_ ABSL_GUARDED_BY(oom_mu_);
 
   absl::Mutex locks_mu_;
   std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);

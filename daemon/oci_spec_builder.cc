@@ -123,6 +123,24 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd, con
   return absl::OkStatus();
 }
 
+std::string HostsFile(const std::string& hostname) {
+  return absl::StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t",
+                      hostname, "\n");
+}
+
+std::string ResolvConf(const std::string& host_resolv_conf) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(host_resolv_conf, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (f.size() >= 2 && f[0] == "nameserver" &&
+        (absl::StartsWith(f[1], "127.") || f[1] == "::1")) {
+      continue;
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   const v1::ContainerSpec& req = *in.request;
   const json& img = *in.image_config;
@@ -197,6 +215,15 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
       {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"},
        {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}},
   });
+
+  if (!in.etc_files_dir.empty()) {
+    for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
+      mounts.push_back({{"destination", absl::StrCat("/etc/", f)},
+                        {"type", "bind"},
+                        {"source", absl::StrCat(in.etc_files_dir, "/", f)},
+                        {"options", {"rbind", "rprivate", "nosuid", "nodev", "noexec"}}});
+    }
+  }
 
   json namespaces = json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}},
                                  {{"type", "ipc"}}, {{"type", "network"}}, {{"type", "cgroup"}}});

@@ -19,7 +19,15 @@ struct SpecInputs {
   const nlohmann::json* image_config = nullptr;  // the image's OCI config ("config" object inside)
   std::string rootfs_etc_passwd;       // contents of the rootfs /etc/passwd, for user names
   std::string rootfs_etc_group;        // contents of the rootfs /etc/group
+  // Host directory with the container's own hostname, hosts and resolv.conf, bind-mounted over
+  // the image's /etc files when set.
+  std::string etc_files_dir;
 };
+
+// The container's /etc/hosts and /etc/resolv.conf contents. Loopback nameservers of the host
+// (a local resolver) mean nothing inside the container's network namespace and are dropped.
+std::string HostsFile(const std::string& hostname);
+std::string ResolvConf(const std::string& host_resolv_conf);
 
 // The resolved command: Entrypoint + Cmd of the request, else of the image. Empty is an error
 // the caller reports ("no command specified").

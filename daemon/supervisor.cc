@@ -47,6 +47,23 @@ absl::Status Supervisor::WatchOnce(linux::UniqueFd fd, Callback cb) {
   return absl::OkStatus();
 }
 
+absl::Status Supervisor::Watch(int fd, Callback cb) {
+  absl::MutexLock lock(&mu_);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("epoll_ctl add fd ", fd));
+  }
+  persistent_[fd] = std::make_shared<Callback>(std::move(cb));
+  return absl::OkStatus();
+}
+
+void Supervisor::Unwatch(int fd) {
+  absl::MutexLock lock(&mu_);
+  if (persistent_.erase(fd) > 0) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
 void Supervisor::Loop() {
   struct epoll_event events[32];
   for (;;) {
@@ -62,6 +79,13 @@ void Supervisor::Loop() {
       linux::UniqueFd owned;
       {
         absl::MutexLock lock(&mu_);
+        if (auto p = persistent_.find(fd); p != persistent_.end()) {
+          std::shared_ptr<Callback> keep = p->second;
+          mu_.Unlock();
+          (*keep)(fd);
+          mu_.Lock();
+          continue;
+        }
         auto it = watches_.find(fd);
         if (it == watches_.end()) continue;
         epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);

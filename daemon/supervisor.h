@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -24,6 +25,10 @@ class Supervisor {
   void Stop();
   // Takes ownership of fd; runs cb once when it is readable, then closes fd.
   absl::Status WatchOnce(linux::UniqueFd fd, Callback cb);
+  // Runs cb every time fd (owned by the caller) is readable, until Unwatch(fd). The caller must
+  // Unwatch before closing fd; Unwatch may be called from inside a callback.
+  absl::Status Watch(int fd, Callback cb);
+  void Unwatch(int fd);
 
  private:
   void Loop();
@@ -32,6 +37,7 @@ class Supervisor {
   std::thread thread_;
   absl::Mutex mu_;
   std::map<int, std::pair<linux::UniqueFd, Callback>> watches_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::shared_ptr<Callback>> persistent_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kapsel::daemon

@@ -219,9 +219,19 @@ void DoDevices(const ChildPlan& plan, int root_fd) {
 // stacks the old root on top of the new one at "/"; making it a slave keeps the unmount from
 // propagating to the host, and a lazy unmount then drops it. No directory for the old root is
 // needed inside the rootfs, so a read-only rootfs works too.
+//
+// pivot_root(2) refuses (EINVAL) when the current root is the initramfs (rootfs), which cannot be
+// unmounted: there, as runc's --no-pivot does, the new root is moved over / and chrooted into.
+// That leaves the initramfs reachable underneath, so it is only a fallback.
 void PivotRoot(const ChildPlan& plan, int root_fd) {
   if (fchdir(root_fd) != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
-  if (linux::RawPivotRoot(".", ".") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+  if (linux::RawPivotRoot(".", ".") != 0) {
+    if (errno != EINVAL) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+    if (mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+    if (chroot(".") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+    if (chdir("/") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+    return;
+  }
   if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     Fail(plan, ChildStep::kPivotRoot, -1, errno);
   }

@@ -360,17 +360,21 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
 
   // Namespaces to join are opened here, while paths still mean the host's view.
   std::vector<linux::UniqueFd> ns_fds;
+  linux::UniqueFd join_pid_ns;
   uint64_t clone_flags = 0;
   for (const auto& ns : spec.namespaces) {
     if (ns.path.empty()) {
       if (ns.type != NamespaceType::kCgroup) clone_flags |= CloneFlagFor(ns.type);
       continue;
     }
-    if (ns.type == NamespaceType::kPid) {
-      return absl::UnimplementedError("linux.namespaces: joining a pid namespace is not supported yet");
-    }
     linux::UniqueFd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("linux.namespaces: open ", ns.path));
+    if (ns.type == NamespaceType::kPid) {
+      // setns(CLONE_NEWPID) changes only the namespace of the caller's future children, so it is
+      // done here, around clone3, rather than in the child.
+      join_pid_ns = std::move(fd);
+      continue;
+    }
     // The user namespace is joined first, so that the others are joined with its privileges.
     if (ns.type == NamespaceType::kUser) {
       plan.setns_fds.insert(plan.setns_fds.begin(), fd.get());
@@ -403,6 +407,17 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
   plan.sync_fd = sync_read.get();
   plan.error_fd = error_write.get();
 
+  linux::UniqueFd own_pid_ns;
+  if (join_pid_ns) {
+    own_pid_ns.Reset(open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
+    if (!own_pid_ns) return absl::ErrnoToStatus(errno, "open /proc/self/ns/pid_for_children");
+    if (setns(join_pid_ns.get(), CLONE_NEWPID) != 0) {
+      return absl::ErrnoToStatus(errno, "linux.namespaces: setns into the pid namespace");
+    }
+  }
+  absl::Cleanup restore_pid_ns = [&] {
+    if (own_pid_ns) (void)setns(own_pid_ns.get(), CLONE_NEWPID);
+  };
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = clone_flags | CLONE_PIDFD;
@@ -413,6 +428,7 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
   if (pid == 0) {
     RunChild(plan);  // never returns
   }
+  std::move(restore_pid_ns).Invoke();
   result.pid = static_cast<pid_t>(pid);
   result.pidfd.Reset(pidfd);
   sync_read.Close();

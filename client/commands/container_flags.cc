@@ -14,6 +14,8 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_option("-u,--user", options->user, "User: uid[:gid] or name[:group]");
   cmd->add_option("--entrypoint", options->entrypoint, "Override the image's entrypoint");
   cmd->add_option("-m,--memory", options->memory, "Memory limit (e.g. 512k, 100m, 1g)");
+  cmd->add_option("--memory-swap", options->memory_swap,
+                  "Memory plus swap limit (equal to --memory: no swap; -1: unlimited)");
   cmd->add_option("--cpus", options->cpus, "Number of CPUs (e.g. 0.5)");
   cmd->add_option("--pids-limit", options->pids_limit, "Maximum number of tasks (-1: unlimited)");
   cmd->add_flag("--read-only", options->read_only, "Mount the root filesystem read-only");

@@ -37,6 +37,8 @@ class Manager {
   virtual absl::Status Destroy(const std::string& path) = 0;
   virtual absl::StatusOr<Stats> GetStats(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // The directory of the memory controller for `path` ("" when there is none).
+  virtual std::string MemoryDir(const std::string& path) const = 0;
 };
 
 // Detects the host's mode under `root` (default /sys/fs/cgroup).

@@ -130,6 +130,8 @@ class V1Manager : public Manager {
     return false;
   }
 
+  std::string MemoryDir(const std::string& path) const override { return Dir("memory", path); }
+
   absl::StatusOr<Stats> GetStats(const std::string& path) override {
     Stats st;
     auto num = [](const absl::StatusOr<std::string>& v) -> uint64_t {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "runtime/cgroups/manager.h"
+#include "runtime/cgroups/v2_devices.h"
 
 namespace kapsel::runtime::cgroups {
 namespace {
@@ -92,6 +93,8 @@ class V2Manager : public Manager {
     return access(absl::StrCat(root_, "/", path).c_str(), F_OK) == 0;
   }
 
+  std::string MemoryDir(const std::string& path) const override { return absl::StrCat(root_, "/", path); }
+
   absl::StatusOr<Stats> GetStats(const std::string& path) override {
     const std::string dir = absl::StrCat(root_, "/", path);
     Stats st;
@@ -135,10 +138,9 @@ class V2Manager : public Manager {
     if (r.memory_reservation) {
       if (auto s = set("memory.low", absl::StrCat(*r.memory_reservation)); !s.ok()) return s;
     }
-    if (r.memory_limit) {
-      // Kill the whole container on OOM instead of leaving it half-dead, as v1 effectively does.
-      (void)set("memory.oom.group", "1");
-    }
+    // memory.oom.group stays at the kernel's default 0: with 1, an OOM in any process kills every
+    // process of the container, its init too, where v1 (and runc and crun on v2) kill only the
+    // victim the OOM killer chose.
     if (r.cpu_shares) {
       // The conversion runc and crun use: shares [2, 262144] onto weight [1, 10000].
       uint64_t weight = 1 + ((*r.cpu_shares - 2) * 9999) / 262142;
@@ -159,6 +161,10 @@ class V2Manager : public Manager {
     }
     if (r.blkio_weight) {
       if (auto s = set("io.weight", absl::StrCat("default ", *r.blkio_weight)); !s.ok()) return s;
+    }
+    if (!r.devices.empty()) {
+      // No devices controller on v2: the allow-list is a BPF program attached to the cgroup.
+      if (auto s = ApplyDeviceRules(dir, r.devices); !s.ok()) return s;
     }
     return absl::OkStatus();
   }

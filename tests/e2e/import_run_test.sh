@@ -21,7 +21,9 @@ pass "pid 1 and own hostname"
 
 capture kctl run --rm --hostname web1 bbfix:1.0 hostname
 [[ $OUT == web1 ]] || fail "--hostname: got '$OUT'"
-pass "--hostname"
+capture kctl run --rm --hostname web1 bbfix:1.0 sh -c 'cat /etc/hostname; grep -c web1 /etc/hosts'
+[[ $OUT == $'web1\n1' ]] || fail "/etc/hostname and /etc/hosts: got '$OUT'"
+pass "--hostname, /etc/hostname and /etc/hosts"
 
 capture kctl run --rm busybox echo hello
 [[ $RC -eq 0 && $OUT == hello ]] || fail "built-in busybox image: rc=$RC out='$OUT' err='$ERR'"

@@ -1,6 +1,7 @@
 // Allocates anonymous memory in 10 MiB steps, touching every page, and prints the step count after
 // each one, so that a test can see how far it got before a memory limit stopped it. Stops by itself
 // after 50 steps (500 MiB) so that a missing limit fails the test instead of exhausting the host.
+// usage: memhog [STEP_MIB (10)] [INTERVAL_MS (50)]; `memhog 10 1000` eats 10 MB a second.
 
 #include <unistd.h>
 
@@ -8,8 +9,14 @@
 #include <cstdlib>
 #include <cstring>
 
-int main() {
-  constexpr size_t kStep = 10 * 1024 * 1024;
+int main(int argc, char** argv) {
+  const size_t step_mib = argc > 1 ? strtoul(argv[1], nullptr, 10) : 10;
+  const unsigned interval_ms = argc > 2 ? static_cast<unsigned>(strtoul(argv[2], nullptr, 10)) : 50;
+  if (step_mib == 0) {
+    fprintf(stderr, "memhog: STEP_MIB must be positive\n");
+    return 2;
+  }
+  const size_t kStep = step_mib * 1024 * 1024;
   for (int step = 1; step <= 50; ++step) {
     void* block = malloc(kStep);
     if (block == nullptr) {
@@ -19,7 +26,7 @@ int main() {
     memset(block, step, kStep);
     printf("%d\n", step);
     fflush(stdout);
-    usleep(50 * 1000);
+    usleep(interval_ms * 1000);
   }
   printf("done\n");
   return 0;

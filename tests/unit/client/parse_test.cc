@@ -237,6 +237,27 @@ TEST(BuildContainerSpecTest, AllFlags) {
   EXPECT_EQ(spec->resources().pids_limit(), 64);
 }
 
+TEST(BuildContainerSpecTest, MemorySwap) {
+  ContainerOptions options;
+  options.image = "busybox";
+  options.memory = "100m";
+  options.memory_swap = "200m";
+  auto spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->resources().memory_swap_bytes(), 200 * 1024 * 1024);
+  options.memory_swap = "-1";
+  spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->resources().memory_swap_bytes(), -1);
+  options.memory_swap = "50m";
+  spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("--memory-swap"), absl::string_view::npos);
+  options.memory.clear();
+  options.memory_swap = "200m";
+  EXPECT_FALSE(BuildContainerSpec(options, FakeEnv({})).ok());
+}
+
 TEST(BuildContainerSpecTest, DefaultsAreEmpty) {
   ContainerOptions options;
   options.image = "busybox";
