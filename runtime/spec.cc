@@ -220,6 +220,26 @@ absl::Status GetPositive(const json& obj, const char* key, const std::string& fi
 absl::Status ParseResources(const json& j, Resources* r) {
   const std::string f = "linux.resources";
   if (auto s = RequireObject(j, f); !s.ok()) return s;
+  static const std::set<std::string> kKnown = {"memory", "cpu",     "pids",          "blockIO",
+                                               "devices", "hugepageLimits"};
+  for (const auto& [key, value] : j.items()) {
+    if (!kKnown.contains(key)) return FieldError(absl::StrCat(f, ".", key), "is not supported");
+  }
+  if (auto h = j.find("hugepageLimits"); h != j.end()) {
+    if (auto s = RequireArray(*h, f + ".hugepageLimits"); !s.ok()) return s;
+    for (size_t i = 0; i < h->size(); ++i) {
+      const std::string hf = absl::StrCat(f, ".hugepageLimits[", i, "]");
+      HugepageLimit limit;
+      if (auto s = Get((*h)[i], "pageSize", hf, &limit.page_size); !s.ok()) return s;
+      if (auto s = Get((*h)[i], "limit", hf, &limit.limit); !s.ok()) return s;
+      bool valid = !limit.page_size.empty() && limit.page_size.size() < 8 &&
+                   (absl::EndsWith(limit.page_size, "KB") || absl::EndsWith(limit.page_size, "MB") ||
+                    absl::EndsWith(limit.page_size, "GB"));
+      for (size_t c = 0; valid && c + 2 < limit.page_size.size(); ++c) valid = isdigit(limit.page_size[c]);
+      if (!valid) return FieldError(hf + ".pageSize", absl::StrCat("\"", limit.page_size, "\" is not like 2MB"));
+      r->hugepage_limits.push_back(limit);
+    }
+  }
   if (auto m = j.find("memory"); m != j.end()) {
     const std::string mf = f + ".memory";
     if (auto s = GetPositive(*m, "limit", mf, &r->memory_limit, true); !s.ok()) return s;

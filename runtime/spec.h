@@ -87,6 +87,11 @@ struct DeviceRule {
   std::string access;     // subset of "rwm"
 };
 
+struct HugepageLimit {
+  std::string page_size;  // "2MB", "1GB": the kernel's hugetlb.<size> file names
+  uint64_t limit = 0;     // bytes
+};
+
 struct Resources {
   std::optional<int64_t> memory_limit;        // bytes
   std::optional<int64_t> memory_reservation;  // bytes
@@ -99,6 +104,7 @@ struct Resources {
   std::optional<int64_t> pids_limit;
   std::optional<uint16_t> blkio_weight;
   std::vector<DeviceRule> devices;
+  std::vector<HugepageLimit> hugepage_limits;
 };
 
 struct Spec {

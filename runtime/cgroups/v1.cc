@@ -24,8 +24,8 @@
 namespace kapsel::runtime::cgroups {
 namespace {
 
-constexpr const char* kControllers[] = {"memory", "pids",    "cpu",     "cpuacct",
-                                        "cpuset", "blkio",   "devices", "freezer"};
+constexpr const char* kControllers[] = {"memory", "pids",    "cpu",     "cpuacct", "cpuset",
+                                        "blkio",  "devices", "freezer", "hugetlb"};
 
 // Maps each v1 controller to its mount point under root, from /proc/self/mountinfo.
 std::map<std::string, std::string> FindControllers(const std::string& root) {
@@ -209,6 +209,13 @@ class V1Manager : public Manager {
     }
     if (r.blkio_weight) {
       if (auto s = Set("blkio", path, "blkio.weight", absl::StrCat(*r.blkio_weight)); !s.ok()) return s;
+    }
+    for (const auto& h : r.hugepage_limits) {
+      if (auto s = Set("hugetlb", path, absl::StrCat("hugetlb.", h.page_size, ".limit_in_bytes"),
+                       absl::StrCat(h.limit));
+          !s.ok()) {
+        return s;
+      }
     }
     for (const auto& rule : r.devices) {
       const char* file = rule.allow ? "devices.allow" : "devices.deny";

@@ -118,6 +118,24 @@ TEST(ParseSpecTest, RefusesNegativeMemoryLimit) {
   EXPECT_EQ(spec.status().message(), "linux.resources.memory.limit: must be positive");
 }
 
+TEST(ParseSpecTest, ParsesHugepageLimits) {
+  json config = MinimalConfig();
+  config["linux"]["resources"] = {{"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 4194304}}}}};
+  auto spec = ParseSpec(config.dump(), "/bundle");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->resources.hugepage_limits.size(), 1u);
+  EXPECT_EQ(spec->resources.hugepage_limits[0].page_size, "2MB");
+  EXPECT_EQ(spec->resources.hugepage_limits[0].limit, 4194304u);
+  config["linux"]["resources"]["hugepageLimits"][0]["pageSize"] = "2MB/../x";
+  ExpectFieldError(config, "linux.resources.hugepageLimits[0].pageSize");
+}
+
+TEST(ParseSpecTest, RefusesUnsupportedResources) {
+  json config = MinimalConfig();
+  config["linux"]["resources"] = {{"rdma", json::object()}};
+  ExpectFieldError(config, "linux.resources.rdma");
+}
+
 TEST(ParseSpecTest, RefusesSwapBelowMemoryLimit) {
   json config = MinimalConfig();
   config["linux"]["resources"] = {{"memory", {{"limit", 200}, {"swap", 100}}}};
