@@ -12,6 +12,7 @@ packages=(
   libarchive-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
   libnftables-dev libnl-route-3-dev libsystemd-dev
   busybox-static kmod tar gzip
+  qemu-system-x86 cpio
 )
 missing=()
 for p in "${packages[@]}"; do
