@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -354,6 +355,10 @@ void RunChild(const ChildPlan& plan) {
 
   if (dup2(plan.stdin_fd, 0) < 0 || dup2(plan.stdout_fd, 1) < 0 || dup2(plan.stderr_fd, 2) < 0) {
     Fail(plan, ChildStep::kStdio, -1, errno);
+  }
+  // A terminal needs a session of its own to be its controlling terminal (credentials(7)).
+  if (plan.terminal && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) != 0)) {
+    Fail(plan, ChildStep::kTerminal, -1, errno);
   }
 
   if (!plan.oom_score_adj.empty()) {

@@ -22,6 +22,7 @@ enum class ChildStep : int32_t {
   kSetUserIds,
   kUnshareCgroup,
   kStdio,
+  kTerminal,
   kRootPropagation,
   kBindRoot,
   kOpenRoot,
@@ -108,6 +109,7 @@ struct ChildPlan {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  bool terminal = false;  // stdio is a pty slave: make it the controlling terminal
 
   std::string rootfs;  // absolute host path
   unsigned long root_propagation = 0;

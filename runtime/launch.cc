@@ -192,6 +192,7 @@ const char* ChildStepName(ChildStep step) {
     case ChildStep::kSetUserIds: return "become root of the user namespace";
     case ChildStep::kUnshareCgroup: return "unshare cgroup namespace";
     case ChildStep::kStdio: return "set up stdio";
+    case ChildStep::kTerminal: return "make the console the controlling terminal";
     case ChildStep::kRootPropagation: return "set propagation of /";
     case ChildStep::kBindRoot: return "bind rootfs";
     case ChildStep::kOpenRoot: return "open rootfs";
@@ -258,6 +259,19 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
   plan.root_propagation = kPropagation.at(spec.rootfs_propagation);
 
   if (auto s = AddMountSteps(spec, options, &plan); !s.ok()) return s;
+  if (spec.process.terminal) {
+    if (options.console_path.empty()) {
+      return absl::InvalidArgumentError("process.terminal: the launcher gave no console (pty)");
+    }
+    MountStep console;
+    console.source = options.console_path;
+    console.target = "dev/console";
+    console.flags = MS_BIND;
+    console.file_target = true;
+    console.display = "console on /dev/console";
+    plan.mounts.push_back(std::move(console));
+    plan.terminal = true;
+  }
   for (const auto& d : kDefaultDevices) {
     DeviceStep dev;
     dev.target = d.path;

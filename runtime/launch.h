@@ -21,6 +21,8 @@ struct LaunchOptions {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // With process.terminal: the host path of the pty slave that stdio is, bound to /dev/console.
+  std::string console_path;
   cgroups::Manager* cgroups = nullptr;  // null: no cgroup (tests of the namespaces alone)
 };
 

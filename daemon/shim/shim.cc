@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -38,6 +39,7 @@ void Report(int fd, const StartReport& report) {
 bool Relay(int fd, logs::Stream stream, int log_fd) {
   char buf[65536];
   ssize_t n = read(fd, buf, sizeof(buf));
+  // EIO from a pty master means every slave fd is closed: the same as EOF on a pipe.
   if (n < 0) return errno == EINTR || errno == EAGAIN;
   if (n == 0) return false;
   std::string out;
@@ -89,11 +91,29 @@ int Run(const Options& options) {
   launch.stdout_fd = out_w.get();
   launch.stderr_fd = err_w.get();
   launch.cgroups = cgroups->get();
+  // With a terminal, stdio is one pty: its master is read as stdout, and the slave is also the
+  // container's /dev/console.
+  UniqueFd pty_slave;
+  if (spec->process.terminal) {
+    UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    char name[64];
+    if (!master || grantpt(master.get()) != 0 || unlockpt(master.get()) != 0 ||
+        ptsname_r(master.get(), name, sizeof(name)) != 0) {
+      return Fail(options, absl::StrCat("allocate a pty: ", strerror(errno)), 0);
+    }
+    pty_slave.Reset(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!pty_slave) return Fail(options, absl::StrCat("open ", name, ": ", strerror(errno)), 0);
+    launch.stdin_fd = launch.stdout_fd = launch.stderr_fd = pty_slave.get();
+    launch.console_path = name;
+    out_r = std::move(master);
+    err_r.Close();
+  }
   auto proc = runtime::Launch(*spec, launch);
   if (!proc.ok()) return Fail(options, std::string(proc.status().message()), runtime::ExecErrno(proc.status()));
   out_w.Close();
   err_w.Close();
   null_fd.Close();
+  pty_slave.Close();
 
   StartReport report;
   report.ok = true;
@@ -102,7 +122,7 @@ int Run(const Options& options) {
 
   // Relay output until the init has exited and both pipes are at EOF. When the init of a pid
   // namespace dies the kernel kills the rest of it, so the pipes close right after.
-  bool out_open = true, err_open = true, exited = false;
+  bool out_open = true, err_open = err_r.valid(), exited = false;
   siginfo_t info = {};
   while (out_open || err_open || !exited) {
     struct pollfd fds[3] = {{out_open ? out_r.get() : -1, POLLIN, 0},

@@ -29,6 +29,11 @@ capture kctl run --rm busybox echo hello
 [[ $RC -eq 0 && $OUT == hello ]] || fail "built-in busybox image: rc=$RC out='$OUT' err='$ERR'"
 pass "built-in busybox:latest"
 
+capture kctl run --rm -t busybox sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo isatty'
+OUT=$(tr -d '\r' <<<"$OUT")
+[[ $RC -eq 0 && $OUT == $'/dev/console\nisatty' ]] || fail "-t: rc=$RC out='$OUT' err='$ERR'"
+pass "-t gives a pty as /dev/console and stdio"
+
 capture kctl run --rm -e FOO=bar -w /tmp busybox sh -c 'echo $FOO; pwd'
 [[ $OUT == $'bar\n/tmp' ]] || fail "-e/-w: got '$OUT'"
 pass "-e and -w"
