@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -474,14 +475,14 @@ void Engine::ArmOomWatch(const ContainerRecord& rec) {
   auto state = std::make_unique<OomState>(OomState{*std::move(watch), 0});
   int fd = state->watch.fd();
   std::string id = rec.id;
-  if (auto s = supervisor_.Watch(fd, [this, id](int) { OnOom(id); }); !s.ok()) {
+  if (auto s = supervisor_.Watch(fd, [this, id](int) { OnOom(id, 0); }); !s.ok()) {
     spdlog::warn("no OOM watch for {}: {}", id.substr(0, 12), std::string(s.message()));
     return;
   }
   oom_[id] = std::move(state);
 }
 
-void Engine::OnOom(const std::string& id) {
+void Engine::OnOom(const std::string& id, int attempt) {
   uint64_t kills = 0;
   {
     absl::MutexLock lock(&oom_mu_);
@@ -496,7 +497,19 @@ void Engine::OnOom(const std::string& id) {
     kills = *fresh;
     it->second->reported += kills;
   }
-  if (kills > 0) EmitOom(id, kills);
+  if (kills > 0) {
+    EmitOom(id, kills);
+    return;
+  }
+  // cgroup v1 signals the eventfd when the OOM starts, before the killer has picked and counted
+  // its victim (memcg1_oom_prepare runs ahead of mem_cgroup_out_of_memory): look again shortly,
+  // on a timerfd, a bounded number of times.
+  if (attempt >= 40) return;
+  linux::UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  struct itimerspec when = {};
+  when.it_value.tv_nsec = 25 * 1000 * 1000;
+  if (!timer || timerfd_settime(timer.get(), 0, &when, nullptr) != 0) return;
+  (void)supervisor_.WatchOnce(std::move(timer), [this, id, attempt](int) { OnOom(id, attempt + 1); });
 }
 
 uint64_t Engine::DisarmOomWatch(const std::string& id) {

@@ -100,7 +100,8 @@ class Engine {
   void RecordExit(store::ContainerRecord rec, const ExitInfo& exit);
   // OOM kills of any process in a running container become "oom" events.
   void ArmOomWatch(const store::ContainerRecord& rec);
-  void OnOom(const std::string& id);
+  // `attempt` > 0: a re-check after a notification that came before the kill was counted.
+  void OnOom(const std::string& id, int attempt);
   // Stops watching; returns how many OOM kills were reported for this run.
   uint64_t DisarmOomWatch(const std::string& id);
   void EmitOom(const std::string& id, uint64_t kills);
