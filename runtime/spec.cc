@@ -220,10 +220,21 @@ absl::Status GetPositive(const json& obj, const char* key, const std::string& fi
 absl::Status ParseResources(const json& j, Resources* r) {
   const std::string f = "linux.resources";
   if (auto s = RequireObject(j, f); !s.ok()) return s;
-  static const std::set<std::string> kKnown = {"memory", "cpu",     "pids",          "blockIO",
-                                               "devices", "hugepageLimits"};
+  static const std::set<std::string> kKnown = {"memory",  "cpu",            "pids",   "blockIO",
+                                               "devices", "hugepageLimits", "unified"};
   for (const auto& [key, value] : j.items()) {
     if (!kKnown.contains(key)) return FieldError(absl::StrCat(f, ".", key), "is not supported");
+  }
+  if (auto s = Get(j, "unified", f, &r->unified); !s.ok()) return s;
+  for (const auto& [key, value] : r->unified) {
+    // "<controller>.<file>": a file of the container's own cgroup, never a path.
+    bool valid = key.find('.') != std::string::npos && key.find('.') > 0 &&
+                 key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string::npos &&
+                 key.rfind("cgroup.", 0) != 0;
+    if (!valid) return FieldError(absl::StrCat(f, ".unified.", key), "is not a controller interface file");
+    if (value.find('\n') != std::string::npos) {
+      return FieldError(absl::StrCat(f, ".unified.", key), "must be a single line");
+    }
   }
   if (auto h = j.find("hugepageLimits"); h != j.end()) {
     if (auto s = RequireArray(*h, f + ".hugepageLimits"); !s.ok()) return s;

@@ -105,6 +105,8 @@ struct Resources {
   std::optional<uint16_t> blkio_weight;
   std::vector<DeviceRule> devices;
   std::vector<HugepageLimit> hugepage_limits;
+  // cgroup v2 interface files written as given ("memory.oom.group": "1"); refused on v1.
+  std::map<std::string, std::string> unified;
 };
 
 struct Spec {

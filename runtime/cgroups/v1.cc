@@ -172,6 +172,10 @@ class V1Manager : public Manager {
   }
 
   absl::Status Apply(const std::string& path, const Resources& r) {
+    if (!r.unified.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("linux.resources.unified.", r.unified.begin()->first, ": needs cgroup v2"));
+    }
     if (r.memory_limit) {
       if (auto s = Set("memory", path, "memory.limit_in_bytes", absl::StrCat(*r.memory_limit)); !s.ok()) return s;
     }

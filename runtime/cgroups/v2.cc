@@ -159,6 +159,11 @@ class V2Manager : public Manager {
     if (r.pids_limit) {
       if (auto s = set("pids.max", *r.pids_limit < 0 ? "max" : absl::StrCat(*r.pids_limit)); !s.ok()) return s;
     }
+    for (const auto& [file, value] : r.unified) {
+      if (auto s = set(file.c_str(), value); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("linux.resources.unified.", file, ": ", s.message()));
+      }
+    }
     for (const auto& h : r.hugepage_limits) {
       if (auto s = set(absl::StrCat("hugetlb.", h.page_size, ".max").c_str(), absl::StrCat(h.limit)); !s.ok()) {
         return s;

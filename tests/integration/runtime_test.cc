@@ -713,3 +713,111 @@ TEST_F(RuntimeIntegrationTest, UserNamespaceMapsRootToUnprivilegedUid) {
 
 }  // namespace
 }  // namespace kapsel::runtime
+
+namespace kapsel::runtime {
+namespace {
+
+// Holds a network, uts and pid namespace for containers to join: a child that unshared them and
+// a grandchild that is PID 1 of the new pid namespace. Killed by pid when the test ends.
+class NamespaceHolder {
+ public:
+  bool Start() {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return false;
+    child_ = fork();
+    if (child_ == 0) {
+      close(ready[0]);
+      if (unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWPID) != 0) _exit(1);
+      sethostname("joined-ns", 9);
+      // The new pid namespace exists once its first process does.
+      pid_t init = fork();
+      if (init == 0) {
+        for (;;) pause();
+      }
+      if (write(ready[1], &init, sizeof(init)) != sizeof(init)) _exit(1);
+      waitpid(init, nullptr, 0);
+      _exit(0);
+    }
+    close(ready[1]);
+    pid_t init = 0;
+    bool ok = read(ready[0], &init, sizeof(init)) == sizeof(init);
+    close(ready[0]);
+    init_ = init;
+    return ok && child_ > 0 && init_ > 0;
+  }
+  ~NamespaceHolder() {
+    if (init_ > 0) kill(init_, SIGKILL);
+    if (child_ > 0) {
+      kill(child_, SIGKILL);
+      waitpid(child_, nullptr, 0);
+    }
+  }
+  std::string Ns(const char* type) const { return absl::StrCat("/proc/", init_, "/ns/", type); }
+
+ private:
+  pid_t child_ = -1;
+  pid_t init_ = -1;
+};
+
+TEST_F(RuntimeIntegrationTest, JoinsNamespacesByPath) {
+  NamespaceHolder holder;
+  ASSERT_TRUE(holder.Start());
+  char want_net[128] = {};
+  ASSERT_GT(readlink(holder.Ns("net").c_str(), want_net, sizeof(want_net) - 1), 0);
+
+  json config = Config(Sh("echo $$; hostname; readlink /proc/self/ns/net"));
+  config.erase("hostname");
+  config["linux"]["namespaces"] = json::array({{{"type", "mount"}},
+                                               {{"type", "ipc"}},
+                                               {{"type", "cgroup"}},
+                                               {{"type", "pid"}, {"path", holder.Ns("pid")}},
+                                               {{"type", "network"}, {"path", holder.Ns("net")}},
+                                               {{"type", "uts"}, {"path", holder.Ns("uts")}}});
+  absl::Status run = Run(config);
+  ASSERT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(ExitedWith(0)) << Describe();
+  // PID 1 of the joined namespace is the holder's process, so the container's shell is not 1.
+  std::vector<std::string> lines = absl::StrSplit(out_, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << Describe();
+  EXPECT_NE(lines[0], "1") << Describe();
+  EXPECT_EQ(lines[1], "joined-ns") << Describe();
+  EXPECT_EQ(lines[2], want_net) << Describe();
+}
+
+TEST_F(RuntimeIntegrationTest, NewTimeNamespace) {
+  if (access("/proc/self/ns/time", F_OK) != 0) GTEST_SKIP() << "the kernel has no time namespaces";
+  char host[128] = {};
+  ASSERT_GT(readlink("/proc/self/ns/time", host, sizeof(host) - 1), 0);
+  json config = Config(Sh("readlink /proc/self/ns/time"));
+  config["linux"]["namespaces"].push_back({{"type", "time"}});
+  absl::Status run = Run(config);
+  ASSERT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(ExitedWith(0)) << Describe();
+  EXPECT_FALSE(out_.empty()) << Describe();
+  EXPECT_NE(out_, absl::StrCat(host, "\n")) << Describe();
+}
+
+TEST_F(RuntimeIntegrationTest, UnifiedResourcesNeedCgroupV2) {
+  json config = Config(Sh("echo started; read line; true"));
+  config["linux"]["resources"] = {{"memory", {{"limit", 64 * kMiB}}},
+                                  {"unified", {{"memory.oom.group", "1"}}}};
+  absl::Status start = Start(config);
+  if (manager_->mode() == cgroups::Mode::kV1) {
+    ASSERT_FALSE(start.ok());
+    EXPECT_NE(start.message().find("linux.resources.unified.memory.oom.group"), absl::string_view::npos)
+        << start;
+    ExpectNoCgroup();
+    return;
+  }
+  ASSERT_TRUE(start.ok()) << start;
+  ASSERT_TRUE(ReadUntil("started", milliseconds(10000))) << Describe();
+  std::ifstream in(absl::StrCat(manager_->MemoryDir(cgroup_path_), "/memory.oom.group"));
+  std::string value;
+  in >> value;
+  EXPECT_EQ(value, "1");
+  Wait();
+  EXPECT_TRUE(ExitedWith(0)) << Describe();
+}
+
+}  // namespace
+}  // namespace kapsel::runtime

@@ -48,6 +48,8 @@ setup() {
   local tag dir
   while read -r tag dir; do
     [[ -n $tag ]] || continue
+    # A dir under the guest's own tmpfs (/tmp, /var/tmp, /run) has no mount point yet.
+    [[ -d $dir ]] || mkdir -p "$dir" || { log "mkdir $dir"; return 1; }
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "$tag" "$dir" || { log "mount $dir"; return 1; }
   done <"$X/rw.list"
 
