@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/atomic_file.h"
 #include "daemon/exit_record.h"
 #include "daemon/log_format.h"
 #include "daemon/oci_spec_builder.h"
@@ -79,19 +80,6 @@ std::string ReadInRoot(const std::string& rootfs, const char* rel) {
   ssize_t n;
   while ((n = read(fd->get(), buf, sizeof(buf))) > 0 && out.size() < (1 << 20)) out.append(buf, n);
   return out;
-}
-
-absl::Status WriteFileAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    linux::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", tmp));
-    if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("write ", tmp));
-    }
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("rename ", tmp));
-  return absl::OkStatus();
 }
 
 // Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. Together with the pid
@@ -226,14 +214,17 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
     for (const auto& [file, text] : {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
                                      {"hosts", HostsFile(hostname)},
                                      {"resolv.conf", ResolvConf(resolv)}}) {
-      if (auto s = WriteFileAtomic(absl::StrCat(dir, "/", file), text); !s.ok()) return s;
-      chmod(absl::StrCat(dir, "/", file).c_str(), 0644);
+      if (auto s = files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true); !s.ok()) {
+        return s;
+      }
     }
     in.etc_files_dir = dir;
   }
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
-  if (auto s = WriteFileAtomic(dir + "/config.json", oci->dump(2)); !s.ok()) return s;
+  if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true); !s.ok()) {
+    return s;
+  }
 
   ContainerRecord rec;
   rec.id = *id;
@@ -277,9 +268,14 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
     return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is being removed"));
   }
   const std::string dir = ContainerDir(rec.id);
-  auto image = images_->Resolve(rec.image_id);
-  if (!image.ok()) return image.status();
-  if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
+  // The rootfs was mounted at create; only after a reboot (or an unmount) is it mounted again.
+  auto mounted = store::IsMountPoint(store::OverlayPathsFor(dir).rootfs);
+  if (!mounted.ok()) return mounted.status();
+  if (!*mounted) {
+    auto image = images_->Resolve(rec.image_id);
+    if (!image.ok()) return image.status();
+    if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
+  }
 
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;
@@ -703,9 +699,7 @@ absl::Status Engine::CleanupFilesystem(const std::string& id) {
   result.Update(store::UnmountOverlay(ContainerDir(id)));
   if (result.ok()) result.Update(store::RemoveTree(ContainerDir(id)));
   result.Update(store::RemoveTree(ShimDir(id)));
-  if (auto cg = runtime::cgroups::NewManager(); cg.ok()) {
-    result.Update((*cg)->Destroy(absl::StrCat("kapsel/", id)));
-  }
+  if (cgroups_) result.Update(cgroups_->Destroy(absl::StrCat("kapsel/", id)));
   return result;
 }
 

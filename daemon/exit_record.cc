@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/atomic_file.h"
 #include "nlohmann/json.hpp"
 #include "runtime/linux/unique_fd.h"
 
@@ -21,23 +22,7 @@ absl::Status WriteExitRecord(const std::string& dir, const ExitRecord& record) {
             {"oom_killed", record.oom_killed},
             {"error", record.error},
             {"finished_at", record.finished_at}};
-  const std::string text = j.dump();
-  const std::string tmp = absl::StrCat(dir, "/", kExitRecordFile, ".tmp");
-  const std::string final_path = absl::StrCat(dir, "/", kExitRecordFile);
-  {
-    linux::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", tmp));
-    if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("write ", tmp));
-    }
-    if (fsync(fd.get()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fsync ", tmp));
-  }
-  if (rename(tmp.c_str(), final_path.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("rename ", tmp));
-  }
-  linux::UniqueFd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) fsync(dfd.get());
-  return absl::OkStatus();
+  return files::WriteFileAtomic(absl::StrCat(dir, "/", kExitRecordFile), j.dump(), 0600, /*durable=*/true);
 }
 
 absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& dir) {

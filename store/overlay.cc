@@ -16,7 +16,8 @@ namespace {
 // mount(2) copies at most one page of option data.
 constexpr size_t kMaxMountData = 4095;
 
-// True when `path` is the root of a mount: its device differs from its parent's.
+}  // namespace
+
 absl::StatusOr<bool> IsMountPoint(const std::string& path) {
   struct stat self, parent;
   if (lstat(path.c_str(), &self) != 0) {
@@ -26,8 +27,6 @@ absl::StatusOr<bool> IsMountPoint(const std::string& path) {
   if (stat(up.c_str(), &parent) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("stat ", up));
   return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;
 }
-
-}  // namespace
 
 OverlayPaths OverlayPathsFor(const std::string& container_dir) {
   return {absl::StrCat(container_dir, "/upper"), absl::StrCat(container_dir, "/work"),

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 // The overlay snapshot of a container: its image's unpacked layers as read-only lowerdirs,
 // `<container_dir>/upper` and `<container_dir>/work` as the writable layer, mounted at
@@ -28,5 +29,8 @@ absl::Status MountOverlay(const std::string& container_dir,
 // Detaches the mount at rootfs/ (MNT_DETACH). OK if nothing is mounted there or the directory
 // is gone, so cleanup can call it twice.
 absl::Status UnmountOverlay(const std::string& container_dir);
+
+// True when `path` is the root of a mount: its device differs from its parent's.
+absl::StatusOr<bool> IsMountPoint(const std::string& path);
 
 }  // namespace kapsel::store
