@@ -23,7 +23,8 @@ namespace kapsel::daemon {
 namespace {
 
 grpc::Status Unimplemented(const char* what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat(what, " is not implemented yet"));
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      absl::StrCat(what, " is not implemented yet"));
 }
 
 v1::ContainerState StateOf(const std::string& s) {
@@ -62,7 +63,8 @@ void ToProto(const Engine& engine, const store::ContainerRecord& rec, v1::Contai
 }
 
 v1::OutputChunk::Stream ToProto(logs::Stream s) {
-  return s == logs::Stream::kStderr ? v1::OutputChunk::STREAM_STDERR : v1::OutputChunk::STREAM_STDOUT;
+  return s == logs::Stream::kStderr ? v1::OutputChunk::STREAM_STDERR
+                                    : v1::OutputChunk::STREAM_STDOUT;
 }
 
 }  // namespace
@@ -71,7 +73,8 @@ absl::StatusOr<int> ParseSignal(const std::string& text) {
   if (text.empty()) return SIGKILL;
   int n = 0;
   if (absl::SimpleAtoi(text, &n)) {
-    if (n <= 0 || n >= NSIG) return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
+    if (n <= 0 || n >= NSIG)
+      return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
     return n;
   }
   std::string name = absl::AsciiStrToUpper(text);
@@ -97,8 +100,10 @@ grpc::Status ContainersService::Start(grpc::ServerContext*, const v1::StartConta
   return ToGrpc(engine_->Start(req->container()));
 }
 
-bool ContainersService::FollowLog(grpc::ServerContext* ctx, const std::string& id, bool follow, int exit_fd,
-                                  const std::function<bool(const v1::OutputChunk&, int64_t)>& emit) {
+bool ContainersService::FollowLog(grpc::ServerContext* ctx, const std::string& id, bool follow,
+                                  int exit_fd,
+                                  const std::function<bool(const v1::OutputChunk&, int64_t)>& emit,
+                                  const std::function<bool()>& caught_up) {
   logs::LogReader reader(engine_->LogPath(id));
   linux::UniqueFd inotify(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   if (follow && inotify) {
@@ -115,8 +120,11 @@ bool ContainersService::FollowLog(grpc::ServerContext* ctx, const std::string& i
       client_ok = emit(chunk, r.time);
     });
   };
+  bool first = true;
   for (;;) {
     drain();
+    if (first && caught_up && client_ok) client_ok = caught_up();
+    first = false;
     if (!client_ok) return false;
     if (!follow) return true;
     struct pollfd fds[2] = {{inotify.get(), POLLIN, 0}, {exit_fd, POLLIN, 0}};
@@ -182,12 +190,15 @@ grpc::Status ContainersService::Run(grpc::ServerContext* ctx, const v1::RunConta
   }
   if (!s.ok()) return ToGrpc(s);
 
-  bool client_ok = FollowLog(ctx, id, true, exit_fd->get(), [&](const v1::OutputChunk& chunk, int64_t) {
-    v1::RunContainerResponse resp;
-    *resp.mutable_output() = chunk;
-    return writer->Write(resp);
-  });
-  if (!client_ok) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away; the container keeps running");
+  bool client_ok =
+      FollowLog(ctx, id, true, exit_fd->get(), [&](const v1::OutputChunk& chunk, int64_t) {
+        v1::RunContainerResponse resp;
+        *resp.mutable_output() = chunk;
+        return writer->Write(resp);
+      });
+  if (!client_ok)
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "client went away; the container keeps running");
   auto done = engine_->Get(id);
   if (!done.ok()) return ToGrpc(done.status());
   send_exit(done->exit_code, done->exit_signal, done->oom_killed, done->error);
@@ -196,7 +207,8 @@ grpc::Status ContainersService::Run(grpc::ServerContext* ctx, const v1::RunConta
 
 grpc::Status ContainersService::Stop(grpc::ServerContext*, const v1::StopContainerRequest* req,
                                      v1::StopContainerResponse*) {
-  return ToGrpc(engine_->Stop(req->container(), req->timeout_seconds() == 0 ? -1 : req->timeout_seconds()));
+  return ToGrpc(
+      engine_->Stop(req->container(), req->timeout_seconds() == 0 ? -1 : req->timeout_seconds()));
 }
 
 grpc::Status ContainersService::Kill(grpc::ServerContext*, const v1::KillContainerRequest* req,
@@ -221,7 +233,8 @@ grpc::Status ContainersService::List(grpc::ServerContext*, const v1::ListContain
   if (!all.ok()) return ToGrpc(all.status());
   for (const auto& [key, value] : req->filters()) {
     if (key != "status" && key != "name" && key != "label" && key != "id") {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("unknown filter \"", key, "\""));
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("unknown filter \"", key, "\""));
     }
   }
   for (const auto& rec : *all) {
@@ -249,7 +262,8 @@ grpc::Status ContainersService::List(grpc::ServerContext*, const v1::ListContain
   return grpc::Status::OK;
 }
 
-grpc::Status ContainersService::Inspect(grpc::ServerContext*, const v1::InspectContainerRequest* req,
+grpc::Status ContainersService::Inspect(grpc::ServerContext*,
+                                        const v1::InspectContainerRequest* req,
                                         v1::InspectContainerResponse* resp) {
   auto rec = engine_->Get(req->container());
   if (!rec.ok()) return ToGrpc(rec.status());
@@ -272,7 +286,8 @@ grpc::Status ContainersService::Logs(grpc::ServerContext* ctx, const v1::LogsReq
                                      grpc::ServerWriter<v1::LogEntry>* writer) {
   auto rec = engine_->Get(req->container());
   if (!rec.ok()) return ToGrpc(rec.status());
-  if (req->tail() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "tail: must not be negative");
+  if (req->tail() < 0)
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "tail: must not be negative");
   linux::UniqueFd exit_fd;
   if (req->follow()) {
     auto fd = engine_->ExitNotifier(rec->id);
@@ -281,39 +296,28 @@ grpc::Status ContainersService::Logs(grpc::ServerContext* ctx, const v1::LogsReq
   }
   // --tail keeps the last N entries of what is there now; following goes on from there.
   std::deque<v1::LogEntry> tail;
-  bool in_tail = req->tail() > 0;
+  bool buffering = req->tail() > 0;
   auto emit = [&](const v1::OutputChunk& chunk, int64_t time) {
     if (time < req->since_unix_nanos()) return true;
     v1::LogEntry entry;
     entry.set_stream(chunk.stream());
     entry.set_data(chunk.data());
     entry.set_time_unix_nanos(time);
-    if (in_tail) {
-      tail.push_back(std::move(entry));
-      if (static_cast<int64_t>(tail.size()) > req->tail()) tail.pop_front();
-      return true;
-    }
-    return writer->Write(entry);
+    if (!buffering) return writer->Write(entry);
+    tail.push_back(std::move(entry));
+    if (static_cast<int64_t>(tail.size()) > req->tail()) tail.pop_front();
+    return true;
   };
-  if (in_tail) {
-    if (!FollowLog(ctx, rec->id, false, -1, emit)) return grpc::Status::CANCELLED;
-    for (const auto& e : tail) writer->Write(e);
-    in_tail = false;
-    if (!req->follow()) return grpc::Status::OK;
+  auto caught_up = [&] {
+    buffering = false;
+    for (const auto& e : tail) {
+      if (!writer->Write(e)) return false;
+    }
+    return true;
+  };
+  if (!FollowLog(ctx, rec->id, req->follow(), exit_fd.get(), emit, caught_up)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   }
-  // FollowLog starts from the beginning; when a tail was sent, skip what was already read.
-  if (req->tail() > 0) {
-    size_t skip = 0;
-    (void)FollowLog(ctx, rec->id, false, -1, [&](const v1::OutputChunk&, int64_t) { ++skip; return true; });
-    size_t seen = 0;
-    auto after = [&](const v1::OutputChunk& chunk, int64_t time) {
-      if (seen++ < skip) return true;
-      return emit(chunk, time);
-    };
-    FollowLog(ctx, rec->id, req->follow(), exit_fd.get(), after);
-    return grpc::Status::OK;
-  }
-  FollowLog(ctx, rec->id, req->follow(), exit_fd.get(), emit);
   return grpc::Status::OK;
 }
 
@@ -333,8 +337,8 @@ grpc::Status ContainersService::Exec(grpc::ServerContext*,
                                      grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) {
   return Unimplemented("exec");
 }
-grpc::Status ContainersService::Attach(grpc::ServerContext*,
-                                       grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {
+grpc::Status ContainersService::Attach(
+    grpc::ServerContext*, grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {
   return Unimplemented("attach");
 }
 grpc::Status ContainersService::Stats(grpc::ServerContext*, const v1::StatsRequest*,
@@ -345,7 +349,8 @@ grpc::Status ContainersService::Update(grpc::ServerContext*, const v1::UpdateCon
                                        v1::UpdateContainerResponse*) {
   return Unimplemented("update of resource limits");
 }
-grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest*, v1::AddMountResponse*) {
+grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest*,
+                                         v1::AddMountResponse*) {
   return Unimplemented("adding a mount to a running container");
 }
 grpc::Status ContainersService::RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*,

@@ -10,38 +10,55 @@ class ContainersService final : public v1::Containers::Service {
  public:
   explicit ContainersService(Engine* engine) : engine_(engine) {}
 
-  grpc::Status Create(grpc::ServerContext*, const v1::CreateContainerRequest*, v1::CreateContainerResponse*) override;
-  grpc::Status Start(grpc::ServerContext*, const v1::StartContainerRequest*, v1::StartContainerResponse*) override;
+  grpc::Status Create(grpc::ServerContext*, const v1::CreateContainerRequest*,
+                      v1::CreateContainerResponse*) override;
+  grpc::Status Start(grpc::ServerContext*, const v1::StartContainerRequest*,
+                     v1::StartContainerResponse*) override;
   grpc::Status Run(grpc::ServerContext*, const v1::RunContainerRequest*,
                    grpc::ServerWriter<v1::RunContainerResponse>*) override;
-  grpc::Status Stop(grpc::ServerContext*, const v1::StopContainerRequest*, v1::StopContainerResponse*) override;
-  grpc::Status Kill(grpc::ServerContext*, const v1::KillContainerRequest*, v1::KillContainerResponse*) override;
-  grpc::Status Remove(grpc::ServerContext*, const v1::RemoveContainerRequest*, v1::RemoveContainerResponse*) override;
-  grpc::Status List(grpc::ServerContext*, const v1::ListContainersRequest*, v1::ListContainersResponse*) override;
+  grpc::Status Stop(grpc::ServerContext*, const v1::StopContainerRequest*,
+                    v1::StopContainerResponse*) override;
+  grpc::Status Kill(grpc::ServerContext*, const v1::KillContainerRequest*,
+                    v1::KillContainerResponse*) override;
+  grpc::Status Remove(grpc::ServerContext*, const v1::RemoveContainerRequest*,
+                      v1::RemoveContainerResponse*) override;
+  grpc::Status List(grpc::ServerContext*, const v1::ListContainersRequest*,
+                    v1::ListContainersResponse*) override;
   grpc::Status Inspect(grpc::ServerContext*, const v1::InspectContainerRequest*,
                        v1::InspectContainerResponse*) override;
-  grpc::Status Wait(grpc::ServerContext*, const v1::WaitContainerRequest*, v1::WaitContainerResponse*) override;
-  grpc::Status Logs(grpc::ServerContext*, const v1::LogsRequest*, grpc::ServerWriter<v1::LogEntry>*) override;
+  grpc::Status Wait(grpc::ServerContext*, const v1::WaitContainerRequest*,
+                    v1::WaitContainerResponse*) override;
+  grpc::Status Logs(grpc::ServerContext*, const v1::LogsRequest*,
+                    grpc::ServerWriter<v1::LogEntry>*) override;
 
   grpc::Status Restart(grpc::ServerContext*, const v1::RestartContainerRequest*,
                        v1::RestartContainerResponse*) override;
-  grpc::Status Pause(grpc::ServerContext*, const v1::PauseContainerRequest*, v1::PauseContainerResponse*) override;
+  grpc::Status Pause(grpc::ServerContext*, const v1::PauseContainerRequest*,
+                     v1::PauseContainerResponse*) override;
   grpc::Status Unpause(grpc::ServerContext*, const v1::UnpauseContainerRequest*,
                        v1::UnpauseContainerResponse*) override;
-  grpc::Status Exec(grpc::ServerContext*, grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) override;
+  grpc::Status Exec(grpc::ServerContext*,
+                    grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) override;
   grpc::Status Attach(grpc::ServerContext*,
                       grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) override;
-  grpc::Status Stats(grpc::ServerContext*, const v1::StatsRequest*, grpc::ServerWriter<v1::StatsResponse>*) override;
-  grpc::Status Update(grpc::ServerContext*, const v1::UpdateContainerRequest*, v1::UpdateContainerResponse*) override;
-  grpc::Status AddMount(grpc::ServerContext*, const v1::AddMountRequest*, v1::AddMountResponse*) override;
-  grpc::Status RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*, v1::RemoveMountResponse*) override;
-  grpc::Status ListMounts(grpc::ServerContext*, const v1::ListMountsRequest*, v1::ListMountsResponse*) override;
+  grpc::Status Stats(grpc::ServerContext*, const v1::StatsRequest*,
+                     grpc::ServerWriter<v1::StatsResponse>*) override;
+  grpc::Status Update(grpc::ServerContext*, const v1::UpdateContainerRequest*,
+                      v1::UpdateContainerResponse*) override;
+  grpc::Status AddMount(grpc::ServerContext*, const v1::AddMountRequest*,
+                        v1::AddMountResponse*) override;
+  grpc::Status RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*,
+                           v1::RemoveMountResponse*) override;
+  grpc::Status ListMounts(grpc::ServerContext*, const v1::ListMountsRequest*,
+                          v1::ListMountsResponse*) override;
 
  private:
   // Streams the log of container `id` to `emit` until the container has exited (follow) or the
-  // end of the file. Returns false when the client went away.
+  // end of the file; `caught_up` runs once, when what was in the file has been read. Returns
+  // false when the client went away.
   bool FollowLog(grpc::ServerContext* ctx, const std::string& id, bool follow, int fd_exit,
-                 const std::function<bool(const v1::OutputChunk&, int64_t)>& emit);
+                 const std::function<bool(const v1::OutputChunk&, int64_t)>& emit,
+                 const std::function<bool()>& caught_up = nullptr);
   Engine* engine_;
 };
 

@@ -25,6 +25,14 @@ capture kctl run --rm busybox sh -c 'echo out; echo err >&2; exit 0'
 [[ $OUT == out && $ERR == err ]] || fail "stdout/stderr split: out='$OUT' err='$ERR'"
 pass "stdout and stderr kept apart"
 
+kctl run --name chatty busybox sh -c 'for i in 1 2 3 4 5; do echo line$i; done' >/dev/null
+capture kctl logs --tail 2 chatty
+[[ $RC -eq 0 && $OUT == $'line4\nline5' ]] || fail "logs --tail 2: rc=$RC out='$OUT' err='$ERR'"
+capture kctl logs chatty
+[[ $(wc -l <<<"$OUT") -eq 5 ]] || fail "logs: '$OUT'"
+kctl rm chatty >/dev/null
+pass "logs and logs --tail"
+
 capture kctl run --rm busybox /no/such/program
 [[ $RC -eq 127 ]] || fail "missing program: rc=$RC, want 127 ($ERR)"
 [[ $ERR == *no/such/program* ]] || fail "error does not name the program: $ERR"
