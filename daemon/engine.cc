@@ -57,12 +57,13 @@ absl::StatusOr<std::string> RandomId() {
 }
 
 std::string GenerateName(const std::string& id) {
-  static const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly",
-                                      "keen", "lucid", "merry", "nifty", "proud", "quiet", "sharp",
-                                      "swift", "tender", "vivid", "witty", "zen", "bold"};
-  static const char* kNouns[] = {"turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds",
-                                 "knuth", "dijkstra", "lamport", "liskov", "hamilton", "kernighan",
-                                 "pike", "cerf", "shannon", "backus", "wirth", "hoare", "allen", "perlman"};
+  static const char* kAdjectives[] = {
+      "brave", "calm",  "eager", "fancy", "gentle", "happy",  "jolly", "keen",  "lucid", "merry",
+      "nifty", "proud", "quiet", "sharp", "swift",  "tender", "vivid", "witty", "zen",   "bold"};
+  static const char* kNouns[] = {"turing",   "hopper",    "lovelace", "ritchie", "thompson",
+                                 "torvalds", "knuth",     "dijkstra", "lamport", "liskov",
+                                 "hamilton", "kernighan", "pike",     "cerf",    "shannon",
+                                 "backus",   "wirth",     "hoare",    "allen",   "perlman"};
   unsigned a = 0, b = 0;
   (void)absl::SimpleHexAtoi(id.substr(0, 4), &a);
   (void)absl::SimpleHexAtoi(id.substr(4, 4), &b);
@@ -73,7 +74,8 @@ std::string GenerateName(const std::string& id) {
 std::string ReadInRoot(const std::string& rootfs, const char* rel) {
   linux::UniqueFd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return "";
-  auto fd = linux::Openat2(root.get(), rel, O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  auto fd = linux::Openat2(root.get(), rel, O_RDONLY | O_CLOEXEC, 0,
+                           RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
   if (!fd.ok()) return "";
   std::string out;
   char buf[8192];
@@ -114,7 +116,12 @@ std::optional<int> ExitCodeOf(const absl::Status& status) {
 }
 
 Engine::Engine(EngineOptions options, store::Database* db, store::ImageStore* images, EventBus* bus)
-    : options_(std::move(options)), db_(db), images_(images), bus_(bus), containers_(db), events_(db) {}
+    : options_(std::move(options)),
+      db_(db),
+      images_(images),
+      bus_(bus),
+      containers_(db),
+      events_(db) {}
 
 Engine::~Engine() { Shutdown(); }
 
@@ -124,10 +131,13 @@ std::string Engine::ContainerDir(const std::string& id) const {
 std::string Engine::ShimDir(const std::string& id) const {
   return absl::StrCat(options_.exec_root, "/shims/", id);
 }
-std::string Engine::LogPath(const std::string& id) const { return ContainerDir(id) + "/container.log"; }
+std::string Engine::LogPath(const std::string& id) const {
+  return ContainerDir(id) + "/container.log";
+}
 
 absl::Status Engine::Init() {
-  for (const std::string& dir : {options_.data_root + "/containers", options_.exec_root + "/shims"}) {
+  for (const std::string& dir :
+       {options_.data_root + "/containers", options_.exec_root + "/shims"}) {
     if (auto s = store::MkdirAll(dir, 0711); !s.ok()) return s;
   }
   auto cgroups = runtime::cgroups::NewManager();
@@ -146,7 +156,8 @@ absl::Mutex* Engine::ContainerLock(const std::string& id) {
   return m.get();
 }
 
-absl::Status Engine::CommitEvents(const std::function<absl::Status()>& change, std::vector<EventRecord> events) {
+absl::Status Engine::CommitEvents(const std::function<absl::Status()>& change,
+                                  std::vector<EventRecord> events) {
   absl::Status s = db_->InTransaction([&]() -> absl::Status {
     if (auto st = change(); !st.ok()) return st;
     for (auto& e : events) {
@@ -177,8 +188,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
           absl::StrCat("name \"", name, "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
     }
     if (auto existing = containers_.Resolve(name); existing.ok() && existing->name == name) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("container name \"", name, "\" is already in use by ", existing->id.substr(0, 12)));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "container name \"", name, "\" is already in use by ", existing->id.substr(0, 12)));
     }
   }
   const nlohmann::json image_config = image->config.value("config", nlohmann::json::object());
@@ -210,11 +221,15 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
   {
     const std::string hostname = spec.hostname().empty() ? id->substr(0, 12) : spec.hostname();
     std::ifstream host_resolv("/etc/resolv.conf");
-    std::string resolv((std::istreambuf_iterator<char>(host_resolv)), std::istreambuf_iterator<char>());
-    for (const auto& [file, text] : {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-                                     {"hosts", HostsFile(hostname)},
-                                     {"resolv.conf", ResolvConf(resolv)}}) {
-      if (auto s = files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true); !s.ok()) {
+    std::string resolv((std::istreambuf_iterator<char>(host_resolv)),
+                       std::istreambuf_iterator<char>());
+    for (const auto& [file, text] :
+         {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
+          {"hosts", HostsFile(hostname)},
+          {"resolv.conf", ResolvConf(resolv)}}) {
+      if (auto s =
+              files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true);
+          !s.ok()) {
         return s;
       }
     }
@@ -222,7 +237,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
   }
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
-  if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true); !s.ok()) {
+  if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
+      !s.ok()) {
     return s;
   }
 
@@ -262,7 +278,8 @@ absl::Status Engine::Start(const std::string& ref) {
 
 absl::Status Engine::StartLocked(ContainerRecord rec) {
   if (IsActive(rec.state)) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is already running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", rec.name, " is already running"));
   }
   if (rec.state == "removing") {
     return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is being removed"));
@@ -285,7 +302,8 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   if (pipe2(status_pipe, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
   linux::UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
   const std::string shim_log = shim_dir + "/shim.log";
-  linux::UniqueFd shim_log_fd(open(shim_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  linux::UniqueFd shim_log_fd(
+      open(shim_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!shim_log_fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", shim_log));
   linux::UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_fd) return absl::ErrnoToStatus(errno, "open /dev/null");
@@ -306,9 +324,11 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   sigfillset(&defaults);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = {"kapsel-shim", "--id", rec.id, "--bundle", dir,
-                                   "--state-dir", shim_dir, "--log", LogPath(rec.id), "--status-fd", "3"};
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> args = {
+      "kapsel-shim", "--id",  rec.id,          "--bundle",    dir, "--state-dir",
+      shim_dir,      "--log", LogPath(rec.id), "--status-fd", "3"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -342,9 +362,11 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   auto report = shim::DecodeStartReport(report_text);
   if (!report.ok() || !report->ok) {
     waitpid(shim_pid, nullptr, 0);
-    std::string error = report.ok() ? report->error : "kapsel-shim exited without a report (see " + shim_log + ")";
+    std::string error =
+        report.ok() ? report->error : "kapsel-shim exited without a report (see " + shim_log + ")";
     int exit_code = 125;
-    if (report.ok() && report->exec_errno != 0) exit_code = report->exec_errno == ENOENT ? 127 : 126;
+    if (report.ok() && report->exec_errno != 0)
+      exit_code = report->exec_errno == ENOENT ? 127 : 126;
     rec.state = "exited";
     rec.exit_code = exit_code;
     rec.exit_signal = 0;
@@ -356,7 +378,8 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
     event.attributes = {{"exit_code", absl::StrCat(exit_code)}, {"error", error}};
     if (auto s = Commit(rec, event); !s.ok()) return s;
     NotifyExit(rec.id);
-    absl::Status err = exit_code == 125 ? absl::InternalError(error) : absl::FailedPreconditionError(error);
+    absl::Status err =
+        exit_code == 125 ? absl::InternalError(error) : absl::FailedPreconditionError(error);
     err.SetPayload(kExitCodePayload, absl::Cord(absl::StrCat(exit_code)));
     return err;
   }
@@ -409,7 +432,8 @@ void Engine::OnShimExit(const std::string& id, int pidfd) {
       exit.error = record->error;
     } else {
       exit.exit_code = 255;
-      exit.error = absl::StrCat("kapsel-shim ended without an exit record: ", record.status().message());
+      exit.error =
+          absl::StrCat("kapsel-shim ended without an exit record: ", record.status().message());
     }
     // The watch may not have fired yet (or the cgroup is gone): the exit record's verdict
     // still gets its oom event, before the exit event.
@@ -417,7 +441,8 @@ void Engine::OnShimExit(const std::string& id, int pidfd) {
     if (exit.oom_killed && reported == 0) EmitOom(id, 1);
     RecordExit(*rec, exit);
     v1::ContainerSpec spec;
-    if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok()) auto_remove = spec.auto_remove();
+    if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok())
+      auto_remove = spec.auto_remove();
   }
   NotifyExit(id);
   if (auto_remove) {
@@ -464,7 +489,8 @@ void Engine::ArmOomWatch(const ContainerRecord& rec) {
   if (!cgroups_) return;
   auto watch = runtime::OomWatch::Open(*cgroups_, absl::StrCat("kapsel/", rec.id));
   if (!watch.ok()) {
-    spdlog::warn("no OOM watch for {}: {}", rec.id.substr(0, 12), std::string(watch.status().message()));
+    spdlog::warn("no OOM watch for {}: {}", rec.id.substr(0, 12),
+                 std::string(watch.status().message()));
     return;
   }
   absl::MutexLock lock(&oom_mu_);
@@ -505,7 +531,8 @@ void Engine::OnOom(const std::string& id, int attempt) {
   struct itimerspec when = {};
   when.it_value.tv_nsec = 25 * 1000 * 1000;
   if (!timer || timerfd_settime(timer.get(), 0, &when, nullptr) != 0) return;
-  (void)supervisor_.WatchOnce(std::move(timer), [this, id, attempt](int) { OnOom(id, attempt + 1); });
+  (void)supervisor_.WatchOnce(std::move(timer),
+                              [this, id, attempt](int) { OnOom(id, attempt + 1); });
 }
 
 uint64_t Engine::DisarmOomWatch(const std::string& id) {
@@ -593,7 +620,8 @@ void Engine::Detach(const std::string& id) {
   auto rec = containers_.Get(id);
   if (!rec.ok() || IsActive(rec->state) || rec->state == "created") return;
   v1::ContainerSpec spec;
-  if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok() && spec.auto_remove()) {
+  if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok() &&
+      spec.auto_remove()) {
     if (auto s = Remove(id, false); !s.ok() && !absl::IsNotFound(s)) {
       spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), std::string(s.message()));
     }
@@ -606,14 +634,16 @@ absl::Status Engine::KillLocked(const ContainerRecord& rec, int signal) {
   }
   auto pidfd = linux::PidfdOpen(rec.pid);
   if (!pidfd.ok()) {
-    if (absl::IsNotFound(pidfd.status())) return absl::OkStatus();  // already gone; the exit is on its way
+    if (absl::IsNotFound(pidfd.status()))
+      return absl::OkStatus();  // already gone; the exit is on its way
     return pidfd.status();
   }
   return linux::PidfdSendSignal(pidfd->get(), signal);
 }
 
 absl::Status Engine::Kill(const std::string& ref, int signal) {
-  if (signal <= 0 || signal >= NSIG) return absl::InvalidArgumentError(absl::StrCat("invalid signal ", signal));
+  if (signal <= 0 || signal >= NSIG)
+    return absl::InvalidArgumentError(absl::StrCat("invalid signal ", signal));
   auto found = containers_.Resolve(ref);
   if (!found.ok()) return found.status();
   absl::Status s;
@@ -636,7 +666,8 @@ absl::Status Engine::Stop(const std::string& ref, int timeout_seconds) {
   auto found = containers_.Resolve(ref);
   if (!found.ok()) return found.status();
   if (!IsActive(found->state)) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", found->name, " is not running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", found->name, " is not running"));
   }
   if (timeout_seconds < 0) timeout_seconds = 10;
   {
@@ -657,7 +688,8 @@ absl::Status Engine::Stop(const std::string& ref, int timeout_seconds) {
   return CommitEvents([] { return absl::OkStatus(); }, {e});
 }
 
-absl::StatusOr<ExitInfo> Engine::Wait(const std::string& ref, const std::function<bool()>& cancelled) {
+absl::StatusOr<ExitInfo> Engine::Wait(const std::string& ref,
+                                      const std::function<bool()>& cancelled) {
   auto found = containers_.Resolve(ref);
   if (!found.ok()) return found.status();
   while (!WaitForExit(found->id, absl::Seconds(1))) {
@@ -666,7 +698,8 @@ absl::StatusOr<ExitInfo> Engine::Wait(const std::string& ref, const std::functio
   auto rec = containers_.Get(found->id);
   if (!rec.ok()) return rec.status();
   if (rec->state == "created") {
-    return absl::FailedPreconditionError(absl::StrCat("container ", rec->name, " has not been started"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", rec->name, " has not been started"));
   }
   return ExitInfo{rec->exit_code, rec->exit_signal, rec->oom_killed, rec->error};
 }
@@ -676,8 +709,8 @@ absl::Status Engine::Remove(const std::string& ref, bool force) {
   if (!found.ok()) return found.status();
   if (IsActive(found->state)) {
     if (!force) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("container ", found->name, " is running: stop it first or remove it with force"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container ", found->name, " is running: stop it first or remove it with force"));
     }
     {
       absl::MutexLock lock(ContainerLock(found->id));
@@ -685,7 +718,8 @@ absl::Status Engine::Remove(const std::string& ref, bool force) {
       if (rec.ok() && IsActive(rec->state)) (void)KillLocked(*rec, SIGKILL);
     }
     if (!WaitForExit(found->id, absl::Seconds(30))) {
-      return absl::DeadlineExceededError(absl::StrCat("container ", found->name, " did not exit after SIGKILL"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("container ", found->name, " did not exit after SIGKILL"));
     }
   }
   absl::MutexLock lock(ContainerLock(found->id));
@@ -731,11 +765,14 @@ absl::Status Engine::RemoveLocked(ContainerRecord rec, bool /*force*/) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ContainerRecord> Engine::Get(const std::string& ref) { return containers_.Resolve(ref); }
+absl::StatusOr<ContainerRecord> Engine::Get(const std::string& ref) {
+  return containers_.Resolve(ref);
+}
 
 absl::StatusOr<std::vector<ContainerRecord>> Engine::List() { return containers_.List(); }
 
-absl::StatusOr<store::ImageRecord> Engine::ImportImage(const std::string& tar_path, const std::string& reference,
+absl::StatusOr<store::ImageRecord> Engine::ImportImage(const std::string& tar_path,
+                                                       const std::string& reference,
                                                        const std::vector<std::string>& changes) {
   uint64_t seq = 0;
   auto image = images_->ImportRootfsTarball(tar_path, reference, changes, &seq);
@@ -758,7 +795,8 @@ absl::Status Engine::Reconcile() {
     absl::MutexLock lock(ContainerLock(rec.id));
     if (rec.state == "removing") {
       spdlog::info("finishing the removal of {}", rec.id.substr(0, 12));
-      if (auto s = RemoveLocked(rec, true); !s.ok()) spdlog::warn("remove {}: {}", rec.id.substr(0, 12), std::string(s.message()));
+      if (auto s = RemoveLocked(rec, true); !s.ok())
+        spdlog::warn("remove {}: {}", rec.id.substr(0, 12), std::string(s.message()));
       continue;
     }
     if (!IsActive(rec.state)) continue;
@@ -785,7 +823,8 @@ absl::Status Engine::Reconcile() {
   const std::string containers_dir = options_.data_root + "/containers";
   linux::UniqueFd dir_fd(open(containers_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   auto entries = dir_fd ? store::ListDirAt(dir_fd.get(), containers_dir)
-                        : absl::StatusOr<std::vector<std::string>>(absl::ErrnoToStatus(errno, "open " + containers_dir));
+                        : absl::StatusOr<std::vector<std::string>>(
+                              absl::ErrnoToStatus(errno, "open " + containers_dir));
   if (entries.ok()) {
     for (const auto& name : *entries) {
       if (known.contains(name) || name.size() != 64) continue;

@@ -78,7 +78,8 @@ class Engine {
   void Attach(const std::string& id);
   void Detach(const std::string& id);
 
-  absl::StatusOr<store::ImageRecord> ImportImage(const std::string& tar_path, const std::string& reference,
+  absl::StatusOr<store::ImageRecord> ImportImage(const std::string& tar_path,
+                                                 const std::string& reference,
                                                  const std::vector<std::string>& changes);
 
   std::string LogPath(const std::string& id) const;
@@ -92,7 +93,8 @@ class Engine {
   absl::Mutex* ContainerLock(const std::string& id);
   // Writes the record and an event in one transaction, then publishes the event.
   absl::Status Commit(const store::ContainerRecord& rec, store::EventRecord event);
-  absl::Status CommitEvents(const std::function<absl::Status()>& change, std::vector<store::EventRecord> events);
+  absl::Status CommitEvents(const std::function<absl::Status()>& change,
+                            std::vector<store::EventRecord> events);
   absl::Status StartLocked(store::ContainerRecord rec);
   absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);

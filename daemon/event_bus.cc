@@ -4,7 +4,9 @@ namespace kapsel::daemon {
 
 Subscription::Result Subscription::Next(store::EventRecord* event, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || overflow_ || closed_; };
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || overflow_ || closed_;
+  };
   mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   if (overflow_) return Result::kOverflow;
   if (!queue_.empty()) {

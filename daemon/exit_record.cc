@@ -22,7 +22,8 @@ absl::Status WriteExitRecord(const std::string& dir, const ExitRecord& record) {
             {"oom_killed", record.oom_killed},
             {"error", record.error},
             {"finished_at", record.finished_at}};
-  return files::WriteFileAtomic(absl::StrCat(dir, "/", kExitRecordFile), j.dump(), 0600, /*durable=*/true);
+  return files::WriteFileAtomic(absl::StrCat(dir, "/", kExitRecordFile), j.dump(), 0600,
+                                /*durable=*/true);
 }
 
 absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& dir) {
@@ -32,7 +33,8 @@ absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& dir) {
   std::stringstream ss;
   ss << in.rdbuf();
   json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
+  if (j.is_discarded() || !j.is_object())
+    return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
   ExitRecord r;
   r.exit_code = j.value("exit_code", 0);
   r.signal = j.value("signal", 0);
@@ -43,13 +45,17 @@ absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& dir) {
 }
 
 std::string EncodeStartReport(const StartReport& report) {
-  json j = {{"ok", report.ok}, {"pid", report.pid}, {"error", report.error}, {"exec_errno", report.exec_errno}};
+  json j = {{"ok", report.ok},
+            {"pid", report.pid},
+            {"error", report.error},
+            {"exec_errno", report.exec_errno}};
   return j.dump();
 }
 
 absl::StatusOr<StartReport> DecodeStartReport(const std::string& text) {
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::DataLossError("shim start report: not valid JSON");
+  if (j.is_discarded() || !j.is_object())
+    return absl::DataLossError("shim start report: not valid JSON");
   StartReport r;
   r.ok = j.value("ok", false);
   r.pid = j.value("pid", 0);

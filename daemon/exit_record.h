@@ -12,10 +12,10 @@
 namespace kapsel::shim {
 
 struct ExitRecord {
-  int exit_code = 0;       // 128 + signal when killed by one
+  int exit_code = 0;  // 128 + signal when killed by one
   int signal = 0;
   bool oom_killed = false;
-  std::string error;       // set when the process could not be started
+  std::string error;        // set when the process could not be started
   int64_t finished_at = 0;  // unix nanoseconds
 };
 
@@ -25,9 +25,9 @@ absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& dir);
 // The shim's report on its status fd once the container has started or failed to.
 struct StartReport {
   bool ok = false;
-  int pid = 0;            // host pid of the container's init
+  int pid = 0;  // host pid of the container's init
   std::string error;
-  int exec_errno = 0;     // nonzero when execve itself failed
+  int exec_errno = 0;  // nonzero when execve itself failed
 };
 
 std::string EncodeStartReport(const StartReport& report);

@@ -32,8 +32,10 @@ std::string FindShim(const std::string& flag) {
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "kapsel-shim";
   auto dir = self.parent_path();
-  for (auto candidate : {dir / "kapsel-shim", dir / ".." / KAPSEL_SHIM_INSTALL_DIR / "kapsel-shim"}) {
-    if (access(candidate.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(candidate).string();
+  for (auto candidate :
+       {dir / "kapsel-shim", dir / ".." / KAPSEL_SHIM_INSTALL_DIR / "kapsel-shim"}) {
+    if (access(candidate.c_str(), X_OK) == 0)
+      return std::filesystem::weakly_canonical(candidate).string();
   }
   return (dir / "kapsel-shim").string();
 }
@@ -85,7 +87,8 @@ int main(int argc, char** argv) {
   }
   kapsel::daemon::EventBus bus;
   kapsel::store::EventRepo events(db->get());
-  kapsel::daemon::Engine engine({data_root, exec_root, FindShim(shim_flag)}, db->get(), &images, &bus);
+  kapsel::daemon::Engine engine({data_root, exec_root, FindShim(shim_flag)}, db->get(), &images,
+                                &bus);
   if (auto s = engine.Init(); !s.ok()) {
     spdlog::error("engine: {}", std::string(s.message()));
     return 1;

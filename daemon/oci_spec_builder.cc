@@ -23,7 +23,8 @@ std::vector<std::string> StringList(const json& obj, const char* key) {
 }
 
 // Merges KEY=VALUE lists: later entries replace earlier ones with the same key.
-std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const std::vector<std::string>& over) {
+std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
+                                  const std::vector<std::string>& over) {
   std::vector<std::string> out = base;
   for (const auto& e : over) {
     std::string key = e.substr(0, e.find('='));
@@ -40,7 +41,8 @@ std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const st
 }
 
 // Finds a name in a passwd/group style file (name:x:id:...). Returns the fields.
-bool LookupEntry(const std::string& file, const std::string& name, std::vector<std::string>* fields) {
+bool LookupEntry(const std::string& file, const std::string& name,
+                 std::vector<std::string>* fields) {
   for (absl::string_view line : absl::StrSplit(file, '\n')) {
     std::vector<std::string> f = absl::StrSplit(line, ':');
     if (f.size() >= 3 && f[0] == name) {
@@ -55,25 +57,29 @@ bool LookupEntry(const std::string& file, const std::string& name, std::vector<s
 
 const std::vector<std::string>& DefaultCapabilities() {
   static const std::vector<std::string> kCaps = {
-      "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",     "CAP_MKNOD",
-      "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
-      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE"};
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE"};
   return kCaps;
 }
 
-std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request, const json& image_config) {
+std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request,
+                                        const json& image_config) {
   std::vector<std::string> entrypoint(request.entrypoint().begin(), request.entrypoint().end());
   std::vector<std::string> cmd(request.cmd().begin(), request.cmd().end());
   if (request.entrypoint_size() == 0) entrypoint = StringList(image_config, "Entrypoint");
   // As in Docker, a new entrypoint drops the image's Cmd.
-  if (request.cmd_size() == 0 && request.entrypoint_size() == 0) cmd = StringList(image_config, "Cmd");
+  if (request.cmd_size() == 0 && request.entrypoint_size() == 0)
+    cmd = StringList(image_config, "Cmd");
   std::vector<std::string> out = entrypoint;
   out.insert(out.end(), cmd.begin(), cmd.end());
   return out;
 }
 
-absl::Status ResolveUser(const std::string& user, const std::string& passwd, const std::string& group,
-                         uint32_t* uid, uint32_t* gid, std::vector<uint32_t>* additional_gids) {
+absl::Status ResolveUser(const std::string& user, const std::string& passwd,
+                         const std::string& group, uint32_t* uid, uint32_t* gid,
+                         std::vector<uint32_t>* additional_gids) {
   *uid = 0;
   *gid = 0;
   additional_gids->clear();
@@ -87,20 +93,23 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd, con
     for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
       std::vector<std::string> f = absl::StrSplit(line, ':');
       uint32_t v;
-      if (f.size() >= 4 && absl::SimpleAtoi(f[2], &v) && v == *uid) (void)absl::SimpleAtoi(f[3], gid);
+      if (f.size() >= 4 && absl::SimpleAtoi(f[2], &v) && v == *uid)
+        (void)absl::SimpleAtoi(f[3], gid);
     }
   } else if (LookupEntry(passwd, u, &fields) && fields.size() >= 4) {
     if (!absl::SimpleAtoi(fields[2], uid) || !absl::SimpleAtoi(fields[3], gid)) {
       return absl::InvalidArgumentError(absl::StrCat("user ", u, ": malformed /etc/passwd entry"));
     }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("user \"", u, "\" not found in the image's /etc/passwd"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("user \"", u, "\" not found in the image's /etc/passwd"));
   }
   if (gid_given) {
     const std::string& g = parts[1];
     if (!absl::SimpleAtoi(g, gid)) {
       if (!LookupEntry(group, g, &fields) || !absl::SimpleAtoi(fields[2], gid)) {
-        return absl::InvalidArgumentError(absl::StrCat("group \"", g, "\" not found in the image's /etc/group"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("group \"", g, "\" not found in the image's /etc/group"));
       }
     }
   } else {
@@ -116,7 +125,8 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd, con
       if (f.size() < 4) continue;
       for (absl::string_view member : absl::StrSplit(f[3], ',', absl::SkipEmpty())) {
         uint32_t g;
-        if (member == name && absl::SimpleAtoi(f[2], &g) && g != *gid) additional_gids->push_back(g);
+        if (member == name && absl::SimpleAtoi(f[2], &g) && g != *gid)
+          additional_gids->push_back(g);
       }
     }
   }
@@ -124,14 +134,16 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd, con
 }
 
 std::string HostsFile(const std::string& hostname) {
-  return absl::StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t",
-                      hostname, "\n");
+  return absl::StrCat(
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t", hostname,
+      "\n");
 }
 
 std::string ResolvConf(const std::string& host_resolv_conf) {
   std::string out;
   for (absl::string_view line : absl::StrSplit(host_resolv_conf, '\n', absl::SkipEmpty())) {
-    std::vector<absl::string_view> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<absl::string_view> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (f.size() >= 2 && f[0] == "nameserver" &&
         (absl::StartsWith(f[1], "127.") || f[1] == "::1")) {
       continue;
@@ -145,12 +157,14 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   const v1::ContainerSpec& req = *in.request;
   const json& img = *in.image_config;
   std::vector<std::string> args = ResolveCommand(req, img);
-  if (args.empty()) return absl::InvalidArgumentError("no command specified: the image has no Cmd or Entrypoint");
+  if (args.empty())
+    return absl::InvalidArgumentError("no command specified: the image has no Cmd or Entrypoint");
 
   std::vector<std::string> env = StringList(img, "Env");
   bool has_path = false;
   for (const auto& e : env) has_path |= absl::StartsWith(e, "PATH=");
-  if (!has_path) env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_path)
+    env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   for (int i = 0; i < req.env_size(); ++i) {
     const std::string& e = req.env(i);
     if (e.empty() || e[0] == '=' || e.find('=') == std::string::npos) {
@@ -160,16 +174,19 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   env = MergeEnv(env, std::vector<std::string>(req.env().begin(), req.env().end()));
   std::string hostname = req.hostname().empty() ? in.id.substr(0, 12) : req.hostname();
   env = MergeEnv(env, {absl::StrCat("HOSTNAME=", hostname)});
-  if (hostname.size() > 64) return absl::InvalidArgumentError("hostname: longer than 64 characters");
+  if (hostname.size() > 64)
+    return absl::InvalidArgumentError("hostname: longer than 64 characters");
 
   std::string cwd = req.working_dir().empty() ? img.value("WorkingDir", "") : req.working_dir();
   if (cwd.empty()) cwd = "/";
-  if (cwd[0] != '/') return absl::InvalidArgumentError(absl::StrCat("working dir \"", cwd, "\": must be absolute"));
+  if (cwd[0] != '/')
+    return absl::InvalidArgumentError(absl::StrCat("working dir \"", cwd, "\": must be absolute"));
 
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> groups;
   std::string user = req.user().empty() ? img.value("User", "") : req.user();
-  if (auto s = ResolveUser(user, in.rootfs_etc_passwd, in.rootfs_etc_group, &uid, &gid, &groups); !s.ok()) {
+  if (auto s = ResolveUser(user, in.rootfs_etc_passwd, in.rootfs_etc_group, &uid, &gid, &groups);
+      !s.ok()) {
     return s;
   }
   bool is_root = uid == 0;
@@ -201,18 +218,33 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   };
 
   json mounts = json::array({
-      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", {"nosuid", "noexec", "nodev"}}},
-      {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
-       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-      {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
-       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
-      {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
-       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
-      {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"},
+      {{"destination", "/proc"},
+       {"type", "proc"},
+       {"source", "proc"},
        {"options", {"nosuid", "noexec", "nodev"}}},
-      {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"},
+      {{"destination", "/dev"},
+       {"type", "tmpfs"},
+       {"source", "tmpfs"},
+       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+      {{"destination", "/dev/pts"},
+       {"type", "devpts"},
+       {"source", "devpts"},
+       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+      {{"destination", "/dev/shm"},
+       {"type", "tmpfs"},
+       {"source", "shm"},
+       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+      {{"destination", "/dev/mqueue"},
+       {"type", "mqueue"},
+       {"source", "mqueue"},
+       {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/sys"},
+       {"type", "sysfs"},
+       {"source", "sysfs"},
        {"options", {"nosuid", "noexec", "nodev", "ro"}}},
-      {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"},
+      {{"destination", "/sys/fs/cgroup"},
+       {"type", "cgroup"},
+       {"source", "cgroup"},
        {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}},
   });
 
@@ -225,8 +257,12 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
     }
   }
 
-  json namespaces = json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}},
-                                 {{"type", "ipc"}}, {{"type", "network"}}, {{"type", "cgroup"}}});
+  json namespaces = json::array({{{"type", "pid"}},
+                                 {{"type", "mount"}},
+                                 {{"type", "uts"}},
+                                 {{"type", "ipc"}},
+                                 {{"type", "network"}},
+                                 {{"type", "cgroup"}}});
 
   json resources = json::object();
   const v1::Resources& r = req.resources();
@@ -258,14 +294,14 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   };
   allow("c", -1, -1, "m");
   allow("b", -1, -1, "m");
-  allow("c", 1, 3, "rwm");    // null
-  allow("c", 1, 5, "rwm");    // zero
-  allow("c", 1, 7, "rwm");    // full
-  allow("c", 1, 8, "rwm");    // random
-  allow("c", 1, 9, "rwm");    // urandom
-  allow("c", 5, 0, "rwm");    // tty
-  allow("c", 5, 1, "rwm");    // console
-  allow("c", 5, 2, "rwm");    // ptmx
+  allow("c", 1, 3, "rwm");     // null
+  allow("c", 1, 5, "rwm");     // zero
+  allow("c", 1, 7, "rwm");     // full
+  allow("c", 1, 8, "rwm");     // random
+  allow("c", 1, 9, "rwm");     // urandom
+  allow("c", 5, 0, "rwm");     // tty
+  allow("c", 5, 1, "rwm");     // console
+  allow("c", 5, 2, "rwm");     // ptmx
   allow("c", 136, -1, "rwm");  // pts
   allow("c", 10, 200, "rwm");  // tun
   resources["devices"] = dev_rules;
@@ -278,8 +314,7 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
        {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
         "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
         "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}},
-      {"readonlyPaths",
-       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+      {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
       {"rootfsPropagation", "private"},
   };
 

@@ -14,11 +14,11 @@ namespace kapsel::daemon {
 
 struct SpecInputs {
   std::string id;
-  std::string rootfs;                  // absolute host path of the mounted rootfs
+  std::string rootfs;  // absolute host path of the mounted rootfs
   const v1::ContainerSpec* request = nullptr;
   const nlohmann::json* image_config = nullptr;  // the image's OCI config ("config" object inside)
-  std::string rootfs_etc_passwd;       // contents of the rootfs /etc/passwd, for user names
-  std::string rootfs_etc_group;        // contents of the rootfs /etc/group
+  std::string rootfs_etc_passwd;  // contents of the rootfs /etc/passwd, for user names
+  std::string rootfs_etc_group;   // contents of the rootfs /etc/group
   // Host directory with the container's own hostname, hosts and resolv.conf, bind-mounted over
   // the image's /etc files when set.
   std::string etc_files_dir;
@@ -31,11 +31,13 @@ std::string ResolvConf(const std::string& host_resolv_conf);
 
 // The resolved command: Entrypoint + Cmd of the request, else of the image. Empty is an error
 // the caller reports ("no command specified").
-std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request, const nlohmann::json& image_config);
+std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request,
+                                        const nlohmann::json& image_config);
 
 // Resolves "uid[:gid]" or "name[:group]" against the rootfs' passwd and group files.
-absl::Status ResolveUser(const std::string& user, const std::string& passwd, const std::string& group,
-                         uint32_t* uid, uint32_t* gid, std::vector<uint32_t>* additional_gids);
+absl::Status ResolveUser(const std::string& user, const std::string& passwd,
+                         const std::string& group, uint32_t* uid, uint32_t* gid,
+                         std::vector<uint32_t>* additional_gids);
 
 // Docker's default capability set, in OCI names.
 const std::vector<std::string>& DefaultCapabilities();

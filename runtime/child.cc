@@ -76,14 +76,16 @@ int MkdirAllInRoot(int root_fd, const char* rel, bool last_is_file) {
       name = path;
     } else {
       *slash = '\0';
-      parent_fd = linux::RawOpenat2(root_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
+      parent_fd =
+          linux::RawOpenat2(root_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
       *slash = '/';
       name = slash + 1;
     }
     if (parent_fd < 0) return errno;
     int rc;
     if (last && last_is_file) {
-      int fd = linux::RawOpenat2(parent_fd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644, kResolveInRoot);
+      int fd =
+          linux::RawOpenat2(parent_fd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644, kResolveInRoot);
       rc = fd < 0 ? -1 : 0;
       if (fd >= 0) close(fd);
     } else {
@@ -107,17 +109,20 @@ void DoMounts(const ChildPlan& plan, int root_fd) {
         Fail(plan, ChildStep::kMkdir, idx, err);
       }
     }
-    int target_fd = linux::RawOpenat2(root_fd, m.target.c_str(), O_PATH | O_CLOEXEC, 0, kResolveInRoot);
+    int target_fd =
+        linux::RawOpenat2(root_fd, m.target.c_str(), O_PATH | O_CLOEXEC, 0, kResolveInRoot);
     if (target_fd < 0) Fail(plan, ChildStep::kOpenTarget, idx, errno);
     const char* target = FdPath(buf, target_fd);
     if (!m.remount_only) {
       const char* source = m.source.empty() ? nullptr : m.source.c_str();
       const char* fstype = m.fstype.empty() ? nullptr : m.fstype.c_str();
       const void* data = m.data.empty() ? nullptr : m.data.c_str();
-      if (mount(source, target, fstype, m.flags, data) != 0) Fail(plan, ChildStep::kMount, idx, errno);
+      if (mount(source, target, fstype, m.flags, data) != 0)
+        Fail(plan, ChildStep::kMount, idx, errno);
       // The fd still names the covered directory: reopen it to reach the new mount.
       close(target_fd);
-      target_fd = linux::RawOpenat2(root_fd, m.target.c_str(), O_PATH | O_CLOEXEC, 0, kResolveInRoot);
+      target_fd =
+          linux::RawOpenat2(root_fd, m.target.c_str(), O_PATH | O_CLOEXEC, 0, kResolveInRoot);
       if (target_fd < 0) Fail(plan, ChildStep::kOpenTarget, idx, errno);
       target = FdPath(buf, target_fd);
     }
@@ -148,7 +153,8 @@ void DoDevices(const ChildPlan& plan, int root_fd) {
       if (n >= sizeof(parent)) Fail(plan, ChildStep::kDevice, idx, ENAMETOOLONG);
       memcpy(parent, d.target.c_str(), n);
       parent[n] = '\0';
-      if (int err = MkdirAllInRoot(root_fd, parent, false); err != 0) Fail(plan, ChildStep::kMkdir, idx, err);
+      if (int err = MkdirAllInRoot(root_fd, parent, false); err != 0)
+        Fail(plan, ChildStep::kMkdir, idx, err);
     }
     int parent_fd = root_fd;
     const char* name = d.target.c_str();
@@ -158,7 +164,8 @@ void DoDevices(const ChildPlan& plan, int root_fd) {
       size_t n = static_cast<size_t>(slash - d.target.c_str());
       memcpy(parent, d.target.c_str(), n);
       parent[n] = '\0';
-      owned = linux::RawOpenat2(root_fd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
+      owned =
+          linux::RawOpenat2(root_fd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
       if (owned < 0) Fail(plan, ChildStep::kDevice, idx, errno);
       parent_fd = owned;
       name = slash + 1;
@@ -171,7 +178,8 @@ void DoDevices(const ChildPlan& plan, int root_fd) {
       // mknod applies the umask; the spec's mode is meant exactly.
       int fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) Fail(plan, ChildStep::kDevice, idx, errno);
-      if (fchmodat(parent_fd, name, d.mode & 07777, 0) != 0) Fail(plan, ChildStep::kDevice, idx, errno);
+      if (fchmodat(parent_fd, name, d.mode & 07777, 0) != 0)
+        Fail(plan, ChildStep::kDevice, idx, errno);
       close(fd);
     } else if (errno == EPERM && !d.host_path.empty()) {
       // In a user namespace mknod is refused: bind the host's node onto an empty file instead.
@@ -204,7 +212,8 @@ void DoDevices(const ChildPlan& plan, int root_fd) {
       if (n >= sizeof(parent)) Fail(plan, ChildStep::kSymlink, static_cast<int>(i), ENAMETOOLONG);
       memcpy(parent, s.linkpath.c_str(), n);
       parent[n] = '\0';
-      owned = linux::RawOpenat2(root_fd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
+      owned =
+          linux::RawOpenat2(root_fd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kResolveInRoot);
       if (owned < 0) Fail(plan, ChildStep::kSymlink, static_cast<int>(i), errno);
       parent_fd = owned;
       name = slash + 1;
@@ -228,7 +237,8 @@ void PivotRoot(const ChildPlan& plan, int root_fd) {
   if (fchdir(root_fd) != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
   if (linux::RawPivotRoot(".", ".") != 0) {
     if (errno != EINVAL) Fail(plan, ChildStep::kPivotRoot, -1, errno);
-    if (mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
+    if (mount(".", "/", nullptr, MS_MOVE, nullptr) != 0)
+      Fail(plan, ChildStep::kPivotRoot, -1, errno);
     if (chroot(".") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
     if (chdir("/") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
     return;
@@ -240,7 +250,8 @@ void PivotRoot(const ChildPlan& plan, int root_fd) {
   if (chdir("/") != 0) Fail(plan, ChildStep::kPivotRoot, -1, errno);
 }
 
-void WriteAll(const ChildPlan& plan, ChildStep step, int index, const char* path, const char* value) {
+void WriteAll(const ChildPlan& plan, ChildStep step, int index, const char* path,
+              const char* value) {
   int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) Fail(plan, step, index, errno);
   size_t len = strlen(value);
@@ -293,13 +304,14 @@ void MaskAndProtect(const ChildPlan& plan) {
       Fail(plan, ChildStep::kReadonlyPath, idx, errno);
     }
     const char* p = FdPath(buf, fd);
-    if (mount(p, p, nullptr, MS_BIND | MS_REC, nullptr) != 0) Fail(plan, ChildStep::kReadonlyPath, idx, errno);
+    if (mount(p, p, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      Fail(plan, ChildStep::kReadonlyPath, idx, errno);
     close(fd);
     fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) Fail(plan, ChildStep::kReadonlyPath, idx, errno);
     p = FdPath(buf, fd);
-    if (mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              nullptr) != 0) {
+    if (mount(nullptr, p, nullptr,
+              MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
       Fail(plan, ChildStep::kReadonlyPath, idx, errno);
     }
     close(fd);
@@ -323,7 +335,8 @@ void SetCapabilities(const ChildPlan& plan) {
   }
   for (int cap = 0; cap <= plan.last_cap && cap < 64; ++cap) {
     if ((plan.caps.ambient >> cap) & 1) {
-      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) Fail(plan, ChildStep::kAmbient, cap, errno);
+      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+        Fail(plan, ChildStep::kAmbient, cap, errno);
     }
   }
 }
@@ -342,16 +355,19 @@ void RunChild(const ChildPlan& plan) {
   close(plan.sync_fd);
 
   for (size_t i = 0; i < plan.setns_fds.size(); ++i) {
-    if (setns(plan.setns_fds[i], plan.setns_types[i]) != 0) Fail(plan, ChildStep::kSetns, static_cast<int>(i), errno);
+    if (setns(plan.setns_fds[i], plan.setns_types[i]) != 0)
+      Fail(plan, ChildStep::kSetns, static_cast<int>(i), errno);
     close(plan.setns_fds[i]);
   }
   if (plan.new_user_ns) {
     // The maps are written; become root of the new user namespace before anything else.
-    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) Fail(plan, ChildStep::kSetUserIds, -1, errno);
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+      Fail(plan, ChildStep::kSetUserIds, -1, errno);
   }
   // Unshared only now, after the parent moved us into the container's cgroup, so that the
   // namespace's root is that cgroup and not the shim's.
-  if (plan.new_cgroup_ns && unshare(CLONE_NEWCGROUP) != 0) Fail(plan, ChildStep::kUnshareCgroup, -1, errno);
+  if (plan.new_cgroup_ns && unshare(CLONE_NEWCGROUP) != 0)
+    Fail(plan, ChildStep::kUnshareCgroup, -1, errno);
 
   if (dup2(plan.stdin_fd, 0) < 0 || dup2(plan.stdout_fd, 1) < 0 || dup2(plan.stderr_fd, 2) < 0) {
     Fail(plan, ChildStep::kStdio, -1, errno);
@@ -362,7 +378,8 @@ void RunChild(const ChildPlan& plan) {
   }
 
   if (!plan.oom_score_adj.empty()) {
-    WriteAll(plan, ChildStep::kOomScoreAdj, -1, "/proc/self/oom_score_adj", plan.oom_score_adj.c_str());
+    WriteAll(plan, ChildStep::kOomScoreAdj, -1, "/proc/self/oom_score_adj",
+             plan.oom_score_adj.c_str());
   }
 
   if (plan.new_mount_ns) {
@@ -409,26 +426,31 @@ void RunChild(const ChildPlan& plan) {
   if (chdir(plan.cwd.c_str()) != 0) Fail(plan, ChildStep::kChdir, -1, errno);
   {
     char cwd[4096];
-    if (syscall(SYS_getcwd, cwd, sizeof(cwd)) < 0 || cwd[0] != '/') Fail(plan, ChildStep::kCwdOutside, -1, ENOENT);
+    if (syscall(SYS_getcwd, cwd, sizeof(cwd)) < 0 || cwd[0] != '/')
+      Fail(plan, ChildStep::kCwdOutside, -1, ENOENT);
   }
 
   if (plan.set_caps) {
     for (int cap = 0; cap <= plan.last_cap && cap < 64; ++cap) {
-      if (!((plan.caps.bounding >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      if (!((plan.caps.bounding >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+          errno != EINVAL) {
         Fail(plan, ChildStep::kCapBounding, cap, errno);
       }
     }
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) Fail(plan, ChildStep::kKeepCaps, -1, errno);
   }
-  if (setgroups(plan.groups.size(), plan.groups.data()) != 0) Fail(plan, ChildStep::kSetgroups, -1, errno);
+  if (setgroups(plan.groups.size(), plan.groups.data()) != 0)
+    Fail(plan, ChildStep::kSetgroups, -1, errno);
   if (setresgid(plan.gid, plan.gid, plan.gid) != 0) Fail(plan, ChildStep::kSetgid, -1, errno);
   if (setresuid(plan.uid, plan.uid, plan.uid) != 0) Fail(plan, ChildStep::kSetuid, -1, errno);
   if (plan.set_caps) SetCapabilities(plan);
   if (plan.set_umask) umask(plan.umask);
-  if (plan.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(plan, ChildStep::kNoNewPrivs, -1, errno);
+  if (plan.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    Fail(plan, ChildStep::kNoNewPrivs, -1, errno);
 
   // Nothing of the shim but stdio may cross execve.
-  if (linux::RawCloseRange(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) Fail(plan, ChildStep::kCloseFds, -1, errno);
+  if (linux::RawCloseRange(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    Fail(plan, ChildStep::kCloseFds, -1, errno);
 
   int exec_err = ENOENT;
   bool saw_eacces = false;

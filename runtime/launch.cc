@@ -45,20 +45,28 @@ struct DefaultDevice {
 };
 // The devices every OCI container gets (runtime-spec config-linux.md, "Default Devices").
 constexpr DefaultDevice kDefaultDevices[] = {
-    {"dev/null", 1, 3}, {"dev/zero", 1, 5},    {"dev/full", 1, 7},
+    {"dev/null", 1, 3},   {"dev/zero", 1, 5},    {"dev/full", 1, 7},
     {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
 };
 
 int CloneFlagFor(NamespaceType t) {
   switch (t) {
-    case NamespaceType::kMount: return CLONE_NEWNS;
-    case NamespaceType::kPid: return CLONE_NEWPID;
-    case NamespaceType::kUts: return CLONE_NEWUTS;
-    case NamespaceType::kIpc: return CLONE_NEWIPC;
-    case NamespaceType::kNetwork: return CLONE_NEWNET;
-    case NamespaceType::kCgroup: return CLONE_NEWCGROUP;
-    case NamespaceType::kUser: return CLONE_NEWUSER;
-    case NamespaceType::kTime: return CLONE_NEWTIME;
+    case NamespaceType::kMount:
+      return CLONE_NEWNS;
+    case NamespaceType::kPid:
+      return CLONE_NEWPID;
+    case NamespaceType::kUts:
+      return CLONE_NEWUTS;
+    case NamespaceType::kIpc:
+      return CLONE_NEWIPC;
+    case NamespaceType::kNetwork:
+      return CLONE_NEWNET;
+    case NamespaceType::kCgroup:
+      return CLONE_NEWCGROUP;
+    case NamespaceType::kUser:
+      return CLONE_NEWUSER;
+    case NamespaceType::kTime:
+      return CLONE_NEWTIME;
   }
   return 0;
 }
@@ -76,7 +84,8 @@ absl::Status AddMountSteps(const Spec& spec, const LaunchOptions& options, Child
     const Mount& m = spec.mounts[i];
     auto parsed = ParseMountOptions(m.options);
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("mounts[", i, "].options: ", parsed.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("mounts[", i, "].options: ", parsed.status().message()));
     }
     MountStep step;
     step.target = Relative(m.destination);
@@ -95,14 +104,16 @@ absl::Status AddMountSteps(const Spec& spec, const LaunchOptions& options, Child
       plan->mounts.push_back(std::move(step));
       continue;
     }
-    if (m.type == "cgroup" && options.cgroups != nullptr && options.cgroups->mode() == cgroups::Mode::kV1) {
+    if (m.type == "cgroup" && options.cgroups != nullptr &&
+        options.cgroups->mode() == cgroups::Mode::kV1) {
       MountStep tmpfs = step;
       tmpfs.source = "tmpfs";
       tmpfs.fstype = "tmpfs";
       tmpfs.flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
       tmpfs.data = "mode=755";
       plan->mounts.push_back(tmpfs);
-      for (const char* c : {"blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"}) {
+      for (const char* c :
+           {"blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"}) {
         if (access(absl::StrCat("/sys/fs/cgroup/", c).c_str(), F_OK) != 0) continue;
         MountStep cg;
         cg.target = absl::StrCat(step.target, "/", c);
@@ -151,13 +162,15 @@ absl::Status ChildErrorToStatus(const ChildError& e, const ChildPlan& plan, cons
       if (in(plan.devices.size())) what = absl::StrCat(what, " /", plan.devices[e.index].target);
       break;
     case ChildStep::kSymlink:
-      if (in(plan.symlinks.size())) what = absl::StrCat(what, " /", plan.symlinks[e.index].linkpath);
+      if (in(plan.symlinks.size()))
+        what = absl::StrCat(what, " /", plan.symlinks[e.index].linkpath);
       break;
     case ChildStep::kMaskPath:
       if (in(plan.masked_paths.size())) what = absl::StrCat(what, " ", plan.masked_paths[e.index]);
       break;
     case ChildStep::kReadonlyPath:
-      if (in(plan.readonly_paths.size())) what = absl::StrCat(what, " ", plan.readonly_paths[e.index]);
+      if (in(plan.readonly_paths.size()))
+        what = absl::StrCat(what, " ", plan.readonly_paths[e.index]);
       break;
     case ChildStep::kSysctl:
       if (in(plan.sysctls.size())) what = absl::StrCat(what, " ", plan.sysctls[e.index].path);
@@ -179,7 +192,8 @@ absl::Status ChildErrorToStatus(const ChildError& e, const ChildPlan& plan, cons
 
 std::string MappingText(const std::vector<IdMapping>& maps) {
   std::string out;
-  for (const auto& m : maps) absl::StrAppend(&out, m.container_id, " ", m.host_id, " ", m.size, "\n");
+  for (const auto& m : maps)
+    absl::StrAppend(&out, m.container_id, " ", m.host_id, " ", m.size, "\n");
   return out;
 }
 
@@ -187,43 +201,80 @@ std::string MappingText(const std::vector<IdMapping>& maps) {
 
 const char* ChildStepName(ChildStep step) {
   switch (step) {
-    case ChildStep::kSync: return "wait for parent";
-    case ChildStep::kSetns: return "setns";
-    case ChildStep::kSetUserIds: return "become root of the user namespace";
-    case ChildStep::kUnshareCgroup: return "unshare cgroup namespace";
-    case ChildStep::kStdio: return "set up stdio";
-    case ChildStep::kTerminal: return "make the console the controlling terminal";
-    case ChildStep::kRootPropagation: return "set propagation of /";
-    case ChildStep::kBindRoot: return "bind rootfs";
-    case ChildStep::kOpenRoot: return "open rootfs";
-    case ChildStep::kMkdir: return "create mount point for";
-    case ChildStep::kOpenTarget: return "open mount point for";
-    case ChildStep::kMount: return "mount";
-    case ChildStep::kRemount: return "remount";
-    case ChildStep::kDevice: return "create device";
-    case ChildStep::kSymlink: return "create symlink";
-    case ChildStep::kPivotRoot: return "pivot_root";
-    case ChildStep::kReadonlyRoot: return "remount / read-only";
-    case ChildStep::kMaskPath: return "mask";
-    case ChildStep::kReadonlyPath: return "make read-only";
-    case ChildStep::kSysctl: return "write sysctl";
-    case ChildStep::kHostname: return "sethostname";
-    case ChildStep::kDomainname: return "setdomainname";
-    case ChildStep::kOomScoreAdj: return "write oom_score_adj";
-    case ChildStep::kRlimit: return "setrlimit";
-    case ChildStep::kCapBounding: return "drop from the capability bounding set";
-    case ChildStep::kKeepCaps: return "prctl PR_SET_KEEPCAPS";
-    case ChildStep::kSetgroups: return "setgroups";
-    case ChildStep::kSetgid: return "setresgid";
-    case ChildStep::kSetuid: return "setresuid";
-    case ChildStep::kCapset: return "capset";
-    case ChildStep::kAmbient: return "set ambient capabilities";
-    case ChildStep::kNoNewPrivs: return "prctl PR_SET_NO_NEW_PRIVS";
-    case ChildStep::kChdir: return "chdir";
-    case ChildStep::kCwdOutside: return "working directory is outside the container:";
-    case ChildStep::kCloseFds: return "close_range";
-    case ChildStep::kSeccomp: return "load seccomp filter";
-    case ChildStep::kExec: return "exec";
+    case ChildStep::kSync:
+      return "wait for parent";
+    case ChildStep::kSetns:
+      return "setns";
+    case ChildStep::kSetUserIds:
+      return "become root of the user namespace";
+    case ChildStep::kUnshareCgroup:
+      return "unshare cgroup namespace";
+    case ChildStep::kStdio:
+      return "set up stdio";
+    case ChildStep::kTerminal:
+      return "make the console the controlling terminal";
+    case ChildStep::kRootPropagation:
+      return "set propagation of /";
+    case ChildStep::kBindRoot:
+      return "bind rootfs";
+    case ChildStep::kOpenRoot:
+      return "open rootfs";
+    case ChildStep::kMkdir:
+      return "create mount point for";
+    case ChildStep::kOpenTarget:
+      return "open mount point for";
+    case ChildStep::kMount:
+      return "mount";
+    case ChildStep::kRemount:
+      return "remount";
+    case ChildStep::kDevice:
+      return "create device";
+    case ChildStep::kSymlink:
+      return "create symlink";
+    case ChildStep::kPivotRoot:
+      return "pivot_root";
+    case ChildStep::kReadonlyRoot:
+      return "remount / read-only";
+    case ChildStep::kMaskPath:
+      return "mask";
+    case ChildStep::kReadonlyPath:
+      return "make read-only";
+    case ChildStep::kSysctl:
+      return "write sysctl";
+    case ChildStep::kHostname:
+      return "sethostname";
+    case ChildStep::kDomainname:
+      return "setdomainname";
+    case ChildStep::kOomScoreAdj:
+      return "write oom_score_adj";
+    case ChildStep::kRlimit:
+      return "setrlimit";
+    case ChildStep::kCapBounding:
+      return "drop from the capability bounding set";
+    case ChildStep::kKeepCaps:
+      return "prctl PR_SET_KEEPCAPS";
+    case ChildStep::kSetgroups:
+      return "setgroups";
+    case ChildStep::kSetgid:
+      return "setresgid";
+    case ChildStep::kSetuid:
+      return "setresuid";
+    case ChildStep::kCapset:
+      return "capset";
+    case ChildStep::kAmbient:
+      return "set ambient capabilities";
+    case ChildStep::kNoNewPrivs:
+      return "prctl PR_SET_NO_NEW_PRIVS";
+    case ChildStep::kChdir:
+      return "chdir";
+    case ChildStep::kCwdOutside:
+      return "working directory is outside the container:";
+    case ChildStep::kCloseFds:
+      return "close_range";
+    case ChildStep::kSeccomp:
+      return "load seccomp filter";
+    case ChildStep::kExec:
+      return "exec";
   }
   return "unknown step";
 }
@@ -240,8 +291,11 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
   }
   plan.rootfs = spec.root_path;
   struct stat st;
-  if (stat(plan.rootfs.c_str(), &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("root.path: stat ", plan.rootfs));
-  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat("root.path: ", plan.rootfs, " is not a directory"));
+  if (stat(plan.rootfs.c_str(), &st) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("root.path: stat ", plan.rootfs));
+  if (!S_ISDIR(st.st_mode))
+    return absl::InvalidArgumentError(
+        absl::StrCat("root.path: ", plan.rootfs, " is not a directory"));
   plan.readonly_root = spec.root_readonly;
   plan.new_mount_ns = false;
   for (const auto& ns : spec.namespaces) {
@@ -253,8 +307,8 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
     return absl::InvalidArgumentError("linux.namespaces: a new mount namespace is required");
   }
   static const std::map<std::string, unsigned long> kPropagation = {
-      {"", MS_PRIVATE},       {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE},
-      {"slave", MS_SLAVE},    {"rslave", MS_SLAVE},    {"shared", MS_SHARED},
+      {"", MS_PRIVATE},       {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE},
+      {"slave", MS_SLAVE},    {"rslave", MS_SLAVE},          {"shared", MS_SHARED},
       {"rshared", MS_SHARED}, {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE}};
   plan.root_propagation = kPropagation.at(spec.rootfs_propagation);
 
@@ -291,9 +345,9 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
     dev.host_path = d.path;
     plan.devices.push_back(std::move(dev));
   }
-  plan.symlinks = {{"/proc/self/fd", "dev/fd"},      {"/proc/self/fd/0", "dev/stdin"},
+  plan.symlinks = {{"/proc/self/fd", "dev/fd"},       {"/proc/self/fd/0", "dev/stdin"},
                    {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
-                   {"pts/ptmx", "dev/ptmx"},         {"/proc/kcore", "dev/core"}};
+                   {"pts/ptmx", "dev/ptmx"},          {"/proc/kcore", "dev/core"}};
   plan.masked_paths = spec.masked_paths;
   plan.readonly_paths = spec.readonly_paths;
   for (const auto& [key, value] : spec.sysctl) {
@@ -303,9 +357,12 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
               key == "kernel.sem" || key == "kernel.shmall" || key == "kernel.shmmax" ||
               key == "kernel.shmmni" || key == "kernel.shm_rmid_forced" ||
               key == "kernel.domainname" || key == "kernel.hostname";
-    if (!ok) return absl::InvalidArgumentError(absl::StrCat("linux.sysctl.", key, ": not a namespaced sysctl"));
+    if (!ok)
+      return absl::InvalidArgumentError(
+          absl::StrCat("linux.sysctl.", key, ": not a namespaced sysctl"));
     if (absl::StartsWith(key, "net.") && !spec.HasNamespace(NamespaceType::kNetwork)) {
-      return absl::InvalidArgumentError(absl::StrCat("linux.sysctl.", key, ": needs a network namespace"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("linux.sysctl.", key, ": needs a network namespace"));
     }
     std::string path = absl::StrCat("/proc/sys/", absl::StrReplaceAll(key, {{".", "/"}}));
     plan.sysctls.push_back({path, value});
@@ -462,8 +519,10 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
     }
   }
   if (plan.new_user_ns) {
-    for (auto [file, maps] : {std::pair{"uid_map", &spec.uid_mappings}, std::pair{"gid_map", &spec.gid_mappings}}) {
-      auto s = cgroups::WriteFile(absl::StrCat("/proc/", result.pid, "/", file), MappingText(*maps));
+    for (auto [file, maps] :
+         {std::pair{"uid_map", &spec.uid_mappings}, std::pair{"gid_map", &spec.gid_mappings}}) {
+      auto s =
+          cgroups::WriteFile(absl::StrCat("/proc/", result.pid, "/", file), MappingText(*maps));
       if (!s.ok()) {
         kill_child();
         return s;

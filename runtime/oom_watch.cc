@@ -16,7 +16,8 @@ absl::StatusOr<OomWatch> OomWatch::Open(const cgroups::Manager& manager, const s
   OomWatch w;
   w.mode_ = manager.mode();
   w.dir_ = manager.MemoryDir(path);
-  if (w.dir_.empty()) return absl::FailedPreconditionError("no memory cgroup controller to watch for OOM kills");
+  if (w.dir_.empty())
+    return absl::FailedPreconditionError("no memory cgroup controller to watch for OOM kills");
   if (w.mode_ == cgroups::Mode::kV1) {
     const std::string control = w.dir_ + "/memory.oom_control";
     w.control_.Reset(open(control.c_str(), O_RDONLY | O_CLOEXEC));
@@ -43,7 +44,8 @@ absl::StatusOr<OomWatch> OomWatch::Open(const cgroups::Manager& manager, const s
 }
 
 absl::StatusOr<uint64_t> OomWatch::ReadKills() const {
-  const std::string file = dir_ + (mode_ == cgroups::Mode::kV1 ? "/memory.oom_control" : "/memory.events");
+  const std::string file =
+      dir_ + (mode_ == cgroups::Mode::kV1 ? "/memory.oom_control" : "/memory.events");
   auto text = cgroups::ReadFile(file);
   if (!text.ok()) return text.status();
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {

@@ -54,14 +54,22 @@ bool IsCleanAbsolute(const std::string& path) {
 
 absl::StatusOr<int> RlimitByName(const std::string& name) {
   static const std::map<std::string, int> kRlimits = {
-      {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-      {"RLIMIT_NICE", RLIMIT_NICE},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_CORE", RLIMIT_CORE},
+      {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},
+      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+      {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},
+      {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK},
   };
   auto it = kRlimits.find(name);
   if (it == kRlimits.end()) return absl::NotFoundError(name);
@@ -72,13 +80,15 @@ absl::StatusOr<uint64_t> CapSet(const json& arr, const std::string& field) {
   if (auto s = RequireArray(arr, field); !s.ok()) return s;
   uint64_t mask = 0;
   for (size_t i = 0; i < arr.size(); ++i) {
-    if (!arr[i].is_string()) return FieldError(absl::StrCat(field, "[", i, "]"), "must be a string");
+    if (!arr[i].is_string())
+      return FieldError(absl::StrCat(field, "[", i, "]"), "must be a string");
     std::string name = arr[i].get<std::string>();
     std::string lower = name;
     for (char& c : lower) c = static_cast<char>(tolower(c));
     cap_value_t cap;
     if (cap_from_name(lower.c_str(), &cap) != 0 || cap < 0 || cap > 63) {
-      return FieldError(absl::StrCat(field, "[", i, "]"), absl::StrCat("unknown capability ", name));
+      return FieldError(absl::StrCat(field, "[", i, "]"),
+                        absl::StrCat("unknown capability ", name));
     }
     mask |= uint64_t{1} << cap;
   }
@@ -100,7 +110,8 @@ absl::Status ParseProcess(const json& j, Process* p) {
     }
   }
   if (auto s = Get(j, "cwd", f, &p->cwd); !s.ok()) return s;
-  if (!IsCleanAbsolute(p->cwd)) return FieldError("process.cwd", "must be an absolute path without ..");
+  if (!IsCleanAbsolute(p->cwd))
+    return FieldError("process.cwd", "must be an absolute path without ..");
   if (auto it = j.find("user"); it != j.end()) {
     if (auto s = RequireObject(*it, "process.user"); !s.ok()) return s;
     uint32_t uid = 0, gid = 0;
@@ -162,7 +173,8 @@ absl::Status ParseProcess(const json& j, Process* p) {
   if (j.contains("oomScoreAdj")) {
     int adj = 0;
     if (auto s = Get(j, "oomScoreAdj", f, &adj); !s.ok()) return s;
-    if (adj < -1000 || adj > 1000) return FieldError("process.oomScoreAdj", "must be in [-1000, 1000]");
+    if (adj < -1000 || adj > 1000)
+      return FieldError("process.oomScoreAdj", "must be in [-1000, 1000]");
     p->oom_score_adj = adj;
   }
   if (j.contains("apparmorProfile") || j.contains("selinuxLabel")) {
@@ -178,10 +190,10 @@ absl::Status ParseProcess(const json& j, Process* p) {
 
 absl::StatusOr<NamespaceType> NamespaceByName(const std::string& name) {
   static const std::map<std::string, NamespaceType> kTypes = {
-      {"mount", NamespaceType::kMount},   {"pid", NamespaceType::kPid},
-      {"uts", NamespaceType::kUts},       {"ipc", NamespaceType::kIpc},
+      {"mount", NamespaceType::kMount},     {"pid", NamespaceType::kPid},
+      {"uts", NamespaceType::kUts},         {"ipc", NamespaceType::kIpc},
       {"network", NamespaceType::kNetwork}, {"cgroup", NamespaceType::kCgroup},
-      {"user", NamespaceType::kUser},     {"time", NamespaceType::kTime},
+      {"user", NamespaceType::kUser},       {"time", NamespaceType::kTime},
   };
   auto it = kTypes.find(name);
   if (it == kTypes.end()) return absl::NotFoundError(name);
@@ -220,18 +232,20 @@ absl::Status GetPositive(const json& obj, const char* key, const std::string& fi
 absl::Status ParseResources(const json& j, Resources* r) {
   const std::string f = "linux.resources";
   if (auto s = RequireObject(j, f); !s.ok()) return s;
-  static const std::set<std::string> kKnown = {"memory",  "cpu",            "pids",   "blockIO",
-                                               "devices", "hugepageLimits", "unified"};
+  static const std::set<std::string> kKnown = {
+      "memory", "cpu", "pids", "blockIO", "devices", "hugepageLimits", "unified"};
   for (const auto& [key, value] : j.items()) {
     if (!kKnown.contains(key)) return FieldError(absl::StrCat(f, ".", key), "is not supported");
   }
   if (auto s = Get(j, "unified", f, &r->unified); !s.ok()) return s;
   for (const auto& [key, value] : r->unified) {
     // "<controller>.<file>": a file of the container's own cgroup, never a path.
-    bool valid = key.find('.') != std::string::npos && key.find('.') > 0 &&
-                 key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string::npos &&
-                 key.rfind("cgroup.", 0) != 0;
-    if (!valid) return FieldError(absl::StrCat(f, ".unified.", key), "is not a controller interface file");
+    bool valid =
+        key.find('.') != std::string::npos && key.find('.') > 0 &&
+        key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string::npos &&
+        key.rfind("cgroup.", 0) != 0;
+    if (!valid)
+      return FieldError(absl::StrCat(f, ".unified.", key), "is not a controller interface file");
     if (value.find('\n') != std::string::npos) {
       return FieldError(absl::StrCat(f, ".unified.", key), "must be a single line");
     }
@@ -244,17 +258,21 @@ absl::Status ParseResources(const json& j, Resources* r) {
       if (auto s = Get((*h)[i], "pageSize", hf, &limit.page_size); !s.ok()) return s;
       if (auto s = Get((*h)[i], "limit", hf, &limit.limit); !s.ok()) return s;
       bool valid = !limit.page_size.empty() && limit.page_size.size() < 8 &&
-                   (absl::EndsWith(limit.page_size, "KB") || absl::EndsWith(limit.page_size, "MB") ||
-                    absl::EndsWith(limit.page_size, "GB"));
-      for (size_t c = 0; valid && c + 2 < limit.page_size.size(); ++c) valid = isdigit(limit.page_size[c]);
-      if (!valid) return FieldError(hf + ".pageSize", absl::StrCat("\"", limit.page_size, "\" is not like 2MB"));
+                   (absl::EndsWith(limit.page_size, "KB") ||
+                    absl::EndsWith(limit.page_size, "MB") || absl::EndsWith(limit.page_size, "GB"));
+      for (size_t c = 0; valid && c + 2 < limit.page_size.size(); ++c)
+        valid = isdigit(limit.page_size[c]);
+      if (!valid)
+        return FieldError(hf + ".pageSize",
+                          absl::StrCat("\"", limit.page_size, "\" is not like 2MB"));
       r->hugepage_limits.push_back(limit);
     }
   }
   if (auto m = j.find("memory"); m != j.end()) {
     const std::string mf = f + ".memory";
     if (auto s = GetPositive(*m, "limit", mf, &r->memory_limit, true); !s.ok()) return s;
-    if (auto s = GetPositive(*m, "reservation", mf, &r->memory_reservation, true); !s.ok()) return s;
+    if (auto s = GetPositive(*m, "reservation", mf, &r->memory_reservation, true); !s.ok())
+      return s;
     if (auto s = GetPositive(*m, "swap", mf, &r->memory_swap, true); !s.ok()) return s;
     if (r->memory_limit && r->memory_swap && *r->memory_swap != -1 && *r->memory_limit != -1 &&
         *r->memory_swap < *r->memory_limit) {
@@ -281,7 +299,8 @@ absl::Status ParseResources(const json& j, Resources* r) {
   if (auto b = j.find("blockIO"); b != j.end()) {
     std::optional<uint16_t> w;
     if (auto s = GetPositive(*b, "weight", f + ".blockIO", &w); !s.ok()) return s;
-    if (w && (*w < 10 || *w > 1000)) return FieldError(f + ".blockIO.weight", "must be in [10, 1000]");
+    if (w && (*w < 10 || *w > 1000))
+      return FieldError(f + ".blockIO.weight", "must be in [10, 1000]");
     r->blkio_weight = w;
   }
   if (auto d = j.find("devices"); d != j.end()) {
@@ -292,7 +311,8 @@ absl::Status ParseResources(const json& j, Resources* r) {
       std::string type = "a";
       if (auto s = Get((*d)[i], "allow", df, &rule.allow); !s.ok()) return s;
       if (auto s = Get((*d)[i], "type", df, &type); !s.ok()) return s;
-      if (type != "a" && type != "c" && type != "b") return FieldError(df + ".type", "must be a, c or b");
+      if (type != "a" && type != "c" && type != "b")
+        return FieldError(df + ".type", "must be a, c or b");
       rule.type = type[0];
       if (auto s = Get((*d)[i], "major", df, &rule.major); !s.ok()) return s;
       if (auto s = Get((*d)[i], "minor", df, &rule.minor); !s.ok()) return s;
@@ -319,9 +339,11 @@ absl::Status ParseLinux(const json& j, Spec* spec) {
       if (auto s = Get((*ns)[i], "type", nf, &type); !s.ok()) return s;
       if (auto s = Get((*ns)[i], "path", nf, &path); !s.ok()) return s;
       auto t = NamespaceByName(type);
-      if (!t.ok()) return FieldError(nf + ".type", absl::StrCat("unknown namespace type \"", type, "\""));
+      if (!t.ok())
+        return FieldError(nf + ".type", absl::StrCat("unknown namespace type \"", type, "\""));
       if (!path.empty() && path[0] != '/') return FieldError(nf + ".path", "must be absolute");
-      if (!seen.insert(*t).second) return FieldError(nf + ".type", absl::StrCat(type, " given twice"));
+      if (!seen.insert(*t).second)
+        return FieldError(nf + ".type", absl::StrCat(type, " given twice"));
       spec->namespaces.push_back({*t, path});
     }
   }
@@ -372,17 +394,20 @@ absl::Status ParseLinux(const json& j, Spec* spec) {
   if (auto s = Get(j, "maskedPaths", f, &spec->masked_paths); !s.ok()) return s;
   if (auto s = Get(j, "readonlyPaths", f, &spec->readonly_paths); !s.ok()) return s;
   for (const auto& p : spec->masked_paths) {
-    if (!IsCleanAbsolute(p)) return FieldError("linux.maskedPaths", absl::StrCat(p, " is not a clean absolute path"));
+    if (!IsCleanAbsolute(p))
+      return FieldError("linux.maskedPaths", absl::StrCat(p, " is not a clean absolute path"));
   }
   for (const auto& p : spec->readonly_paths) {
-    if (!IsCleanAbsolute(p)) return FieldError("linux.readonlyPaths", absl::StrCat(p, " is not a clean absolute path"));
+    if (!IsCleanAbsolute(p))
+      return FieldError("linux.readonlyPaths", absl::StrCat(p, " is not a clean absolute path"));
   }
   if (auto s = Get(j, "rootfsPropagation", f, &spec->rootfs_propagation); !s.ok()) return s;
-  static const std::set<std::string> kPropagation = {"",       "private", "rprivate", "slave",
-                                                     "rslave", "shared",  "rshared",  "unbindable",
-                                                     "runbindable"};
+  static const std::set<std::string> kPropagation = {"",        "private",    "rprivate",
+                                                     "slave",   "rslave",     "shared",
+                                                     "rshared", "unbindable", "runbindable"};
   if (!kPropagation.contains(spec->rootfs_propagation)) {
-    return FieldError("linux.rootfsPropagation", absl::StrCat("unknown value \"", spec->rootfs_propagation, "\""));
+    return FieldError("linux.rootfsPropagation",
+                      absl::StrCat("unknown value \"", spec->rootfs_propagation, "\""));
   }
   if (auto sc = j.find("seccomp"); sc != j.end() && !sc->is_null()) {
     if (auto s = RequireObject(*sc, "linux.seccomp"); !s.ok()) return s;
@@ -402,10 +427,13 @@ absl::Status ParseMounts(const json& j, Spec* spec) {
     if (auto s = Get(j[i], "source", mf, &m.source); !s.ok()) return s;
     if (auto s = Get(j[i], "options", mf, &m.options); !s.ok()) return s;
     if (!IsCleanAbsolute(m.destination)) {
-      return FieldError(mf + ".destination", absl::StrCat("\"", m.destination, "\" must be an absolute path without .."));
+      return FieldError(
+          mf + ".destination",
+          absl::StrCat("\"", m.destination, "\" must be an absolute path without .."));
     }
     if (m.destination == "/") return FieldError(mf + ".destination", "must not be /");
-    bool bind = m.type == "bind" || std::find(m.options.begin(), m.options.end(), "bind") != m.options.end() ||
+    bool bind = m.type == "bind" ||
+                std::find(m.options.begin(), m.options.end(), "bind") != m.options.end() ||
                 std::find(m.options.begin(), m.options.end(), "rbind") != m.options.end();
     if (bind && (m.source.empty() || m.source[0] != '/')) {
       return FieldError(mf + ".source", "a bind mount needs an absolute source");
@@ -427,14 +455,22 @@ bool Spec::HasNamespace(NamespaceType type) const {
 
 const char* NamespaceTypeName(NamespaceType type) {
   switch (type) {
-    case NamespaceType::kMount: return "mount";
-    case NamespaceType::kPid: return "pid";
-    case NamespaceType::kUts: return "uts";
-    case NamespaceType::kIpc: return "ipc";
-    case NamespaceType::kNetwork: return "network";
-    case NamespaceType::kCgroup: return "cgroup";
-    case NamespaceType::kUser: return "user";
-    case NamespaceType::kTime: return "time";
+    case NamespaceType::kMount:
+      return "mount";
+    case NamespaceType::kPid:
+      return "pid";
+    case NamespaceType::kUts:
+      return "uts";
+    case NamespaceType::kIpc:
+      return "ipc";
+    case NamespaceType::kNetwork:
+      return "network";
+    case NamespaceType::kCgroup:
+      return "cgroup";
+    case NamespaceType::kUser:
+      return "user";
+    case NamespaceType::kTime:
+      return "time";
   }
   return "unknown";
 }
@@ -446,7 +482,8 @@ absl::StatusOr<Spec> ParseSpec(const std::string& json_text, const std::string& 
   Spec spec;
   if (auto s = Get(j, "ociVersion", "config", &spec.oci_version); !s.ok()) return s;
   if (!absl::StartsWith(spec.oci_version, "1.")) {
-    return FieldError("ociVersion", absl::StrCat("\"", spec.oci_version, "\" is not a 1.x version"));
+    return FieldError("ociVersion",
+                      absl::StrCat("\"", spec.oci_version, "\" is not a 1.x version"));
   }
   auto root = j.find("root");
   if (root == j.end()) return FieldError("root", "is required");
@@ -483,7 +520,8 @@ absl::StatusOr<Spec> ParseSpec(const std::string& json_text, const std::string& 
     for (const auto& ns : spec.namespaces) {
       if (ns.type == NamespaceType::kUser && !ns.path.empty()) joining = true;
     }
-    if (!joining) return FieldError("linux.uidMappings", "a new user namespace needs uid and gid mappings");
+    if (!joining)
+      return FieldError("linux.uidMappings", "a new user namespace needs uid and gid mappings");
   }
   if (auto s = Get(j, "annotations", "config", &spec.annotations); !s.ok()) return s;
   return spec;

@@ -81,10 +81,10 @@ struct Device {
 
 struct DeviceRule {
   bool allow = false;
-  char type = 'a';        // a, c or b
-  int64_t major = -1;     // -1 = any
-  int64_t minor = -1;     // -1 = any
-  std::string access;     // subset of "rwm"
+  char type = 'a';     // a, c or b
+  int64_t major = -1;  // -1 = any
+  int64_t minor = -1;  // -1 = any
+  std::string access;  // subset of "rwm"
 };
 
 struct HugepageLimit {
@@ -97,8 +97,8 @@ struct Resources {
   std::optional<int64_t> memory_reservation;  // bytes
   std::optional<int64_t> memory_swap;         // bytes, memory + swap; -1 unlimited
   std::optional<uint64_t> cpu_shares;
-  std::optional<int64_t> cpu_quota;           // microseconds per period
-  std::optional<uint64_t> cpu_period;         // microseconds
+  std::optional<int64_t> cpu_quota;    // microseconds per period
+  std::optional<uint64_t> cpu_period;  // microseconds
   std::string cpuset_cpus;
   std::string cpuset_mems;
   std::optional<int64_t> pids_limit;

@@ -281,10 +281,12 @@ absl::StatusOr<ImageRecord> ImageStore::Load(const std::string& id) {
     image.created_at = stmt->ColumnInt64(1);
     image.size_bytes = stmt->ColumnInt64(2);
   }
-  auto tags = Column(db_, "SELECT name || ':' || tag FROM image_tags WHERE image_id = ? ORDER BY name, tag", id);
+  auto tags = Column(
+      db_, "SELECT name || ':' || tag FROM image_tags WHERE image_id = ? ORDER BY name, tag", id);
   if (!tags.ok()) return tags.status();
   image.tags = *std::move(tags);
-  auto chain_ids = Column(db_, "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx", id);
+  auto chain_ids =
+      Column(db_, "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx", id);
   if (!chain_ids.ok()) return chain_ids.status();
   image.chain_ids = *std::move(chain_ids);
   return image;

@@ -10,13 +10,15 @@ namespace kapsel::daemon {
 namespace {
 
 bool Matches(const v1::SubscribeRequest& req, const store::EventRecord& e) {
-  if (req.types_size() > 0 && std::find(req.types().begin(), req.types().end(), e.type) == req.types().end()) {
+  if (req.types_size() > 0 &&
+      std::find(req.types().begin(), req.types().end(), e.type) == req.types().end()) {
     return false;
   }
   if (!req.container().empty()) {
     auto name = e.attributes.find("name");
     bool by_name = name != e.attributes.end() && name->second == req.container();
-    if (!by_name && (e.container_id.empty() || !absl::StartsWith(e.container_id, req.container()))) return false;
+    if (!by_name && (e.container_id.empty() || !absl::StartsWith(e.container_id, req.container())))
+      return false;
   }
   return true;
 }
@@ -68,11 +70,13 @@ grpc::Status EventsService::Subscribe(grpc::ServerContext* ctx, const v1::Subscr
         if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
         break;
       case Subscription::Result::kOverflow:
-        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            absl::StrCat("subscriber fell behind; resume with since_sequence ", last));
+        return grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("subscriber fell behind; resume with since_sequence ", last));
       case Subscription::Result::kClosed:
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                            absl::StrCat("kapseld is shutting down; resume with since_sequence ", last));
+        return grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("kapseld is shutting down; resume with since_sequence ", last));
     }
   }
 }

@@ -9,7 +9,8 @@ namespace kapsel::daemon {
 class EventsService final : public v1::Events::Service {
  public:
   EventsService(EventBus* bus, store::EventRepo* repo) : bus_(bus), repo_(repo) {}
-  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*, grpc::ServerWriter<v1::Event>*) override;
+  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*,
+                         grpc::ServerWriter<v1::Event>*) override;
 
  private:
   EventBus* bus_;

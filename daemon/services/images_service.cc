@@ -19,7 +19,8 @@ void ToProto(const store::ImageRecord& rec, v1::Image* out) {
   for (const auto& t : rec.tags) out->add_tags(t);
   out->set_created_unix_nanos(rec.created_at);
   out->set_size_bytes(rec.size_bytes);
-  for (const auto& l : rec.config.value("rootfs", nlohmann::json::object()).value("diff_ids", nlohmann::json::array())) {
+  for (const auto& l : rec.config.value("rootfs", nlohmann::json::object())
+                           .value("diff_ids", nlohmann::json::array())) {
     if (l.is_string()) out->add_layers(l.get<std::string>());
   }
   const nlohmann::json cfg = rec.config.value("config", nlohmann::json::object());
@@ -48,20 +49,24 @@ void ToProto(const store::ImageRecord& rec, v1::Image* out) {
 }
 
 grpc::Status Unimplemented(const char* what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat(what, " is not implemented yet"));
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      absl::StrCat(what, " is not implemented yet"));
 }
 
 }  // namespace
 
-grpc::Status ImagesService::Import(grpc::ServerContext*, grpc::ServerReader<v1::ImportImageRequest>* reader,
+grpc::Status ImagesService::Import(grpc::ServerContext*,
+                                   grpc::ServerReader<v1::ImportImageRequest>* reader,
                                    v1::ImportImageResponse* resp) {
   v1::ImportImageRequest msg;
   if (!reader->Read(&msg) || !msg.has_header()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "import: the first message must be the header");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "import: the first message must be the header");
   }
   const v1::ImportImageHeader header = msg.header();
   if (header.reference().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "import: a reference NAME[:TAG] is required");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "import: a reference NAME[:TAG] is required");
   }
   // Spooled to a file under the data root: the store reads it twice (digest, then unpack).
   const std::string tmp_dir = engine_->options().data_root + "/tmp";
@@ -72,7 +77,8 @@ grpc::Status ImagesService::Import(grpc::ServerContext*, grpc::ServerReader<v1::
   absl::Cleanup remove = [&] { unlink(path.c_str()); };
   while (reader->Read(&msg)) {
     if (!msg.has_data()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "import: only data may follow the header");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "import: only data may follow the header");
     }
     const std::string& data = msg.data();
     size_t off = 0;
@@ -103,7 +109,8 @@ grpc::Status ImagesService::Pull(grpc::ServerContext*, const v1::PullImageReques
   return Unimplemented("pull from a registry");
 }
 
-grpc::Status ImagesService::List(grpc::ServerContext*, const v1::ListImagesRequest*, v1::ListImagesResponse* resp) {
+grpc::Status ImagesService::List(grpc::ServerContext*, const v1::ListImagesRequest*,
+                                 v1::ListImagesResponse* resp) {
   auto images = engine_->images()->List();
   if (!images.ok()) return ToGrpc(images.status());
   for (const auto& img : *images) ToProto(img, resp->add_images());
@@ -118,11 +125,13 @@ grpc::Status ImagesService::Inspect(grpc::ServerContext*, const v1::InspectImage
   return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Remove(grpc::ServerContext*, const v1::RemoveImageRequest*, v1::RemoveImageResponse*) {
+grpc::Status ImagesService::Remove(grpc::ServerContext*, const v1::RemoveImageRequest*,
+                                   v1::RemoveImageResponse*) {
   return Unimplemented("image removal");
 }
 
-grpc::Status ImagesService::Prune(grpc::ServerContext*, const v1::PruneImagesRequest*, v1::PruneImagesResponse*) {
+grpc::Status ImagesService::Prune(grpc::ServerContext*, const v1::PruneImagesRequest*,
+                                  v1::PruneImagesResponse*) {
   return Unimplemented("image prune");
 }
 

@@ -9,7 +9,8 @@
 
 namespace kapsel::daemon {
 
-grpc::Status SystemService::Version(grpc::ServerContext*, const v1::VersionRequest*, v1::VersionResponse* resp) {
+grpc::Status SystemService::Version(grpc::ServerContext*, const v1::VersionRequest*,
+                                    v1::VersionResponse* resp) {
   struct utsname u;
   uname(&u);
   resp->set_version(KAPSEL_VERSION);
@@ -21,11 +22,14 @@ grpc::Status SystemService::Version(grpc::ServerContext*, const v1::VersionReque
   return grpc::Status::OK;
 }
 
-grpc::Status SystemService::Info(grpc::ServerContext*, const v1::InfoRequest*, v1::InfoResponse* resp) {
+grpc::Status SystemService::Info(grpc::ServerContext*, const v1::InfoRequest*,
+                                 v1::InfoResponse* resp) {
   resp->set_data_root(engine_->options().data_root);
   resp->set_exec_root(engine_->options().exec_root);
   auto mode = runtime::cgroups::DetectMode();
-  resp->set_cgroup_mode(!mode.ok() ? "unknown" : *mode == runtime::cgroups::Mode::kV2 ? "v2" : "v1");
+  resp->set_cgroup_mode(!mode.ok()                             ? "unknown"
+                        : *mode == runtime::cgroups::Mode::kV2 ? "v2"
+                                                               : "v1");
   auto containers = engine_->List();
   if (!containers.ok()) return ToGrpc(containers.status());
   int running = 0, exited = 0;
@@ -50,7 +54,8 @@ grpc::Status SystemService::Info(grpc::ServerContext*, const v1::InfoRequest*, v
   return grpc::Status::OK;
 }
 
-grpc::Status SystemService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* resp) {
+grpc::Status SystemService::Health(grpc::ServerContext*, const v1::HealthRequest*,
+                                   v1::HealthResponse* resp) {
   resp->set_serving(true);
   return grpc::Status::OK;
 }

@@ -8,7 +8,8 @@ namespace kapsel::daemon {
 class SystemService final : public v1::System::Service {
  public:
   explicit SystemService(Engine* engine) : engine_(engine) {}
-  grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*, v1::VersionResponse*) override;
+  grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*,
+                       v1::VersionResponse*) override;
   grpc::Status Info(grpc::ServerContext*, const v1::InfoRequest*, v1::InfoResponse*) override;
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
 

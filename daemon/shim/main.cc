@@ -30,15 +30,28 @@ int main(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'i': options.id = optarg; break;
-      case 'b': options.bundle = optarg; break;
-      case 's': options.state_dir = optarg; break;
-      case 'l': options.log_path = optarg; break;
-      case 'f': options.status_fd = atoi(optarg); break;
-      default: Usage(); return 2;
+      case 'i':
+        options.id = optarg;
+        break;
+      case 'b':
+        options.bundle = optarg;
+        break;
+      case 's':
+        options.state_dir = optarg;
+        break;
+      case 'l':
+        options.log_path = optarg;
+        break;
+      case 'f':
+        options.status_fd = atoi(optarg);
+        break;
+      default:
+        Usage();
+        return 2;
     }
   }
-  if (options.id.empty() || options.bundle.empty() || options.state_dir.empty() || options.log_path.empty()) {
+  if (options.id.empty() || options.bundle.empty() || options.state_dir.empty() ||
+      options.log_path.empty()) {
     Usage();
     return 2;
   }

@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,7 +76,8 @@ int Run(const Options& options) {
   if (!cgroups.ok()) return Fail(options, std::string(cgroups.status().message()), 0);
 
   UniqueFd log_fd(open(options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!log_fd) return Fail(options, absl::StrCat("open ", options.log_path, ": ", strerror(errno)), 0);
+  if (!log_fd)
+    return Fail(options, absl::StrCat("open ", options.log_path, ": ", strerror(errno)), 0);
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
     return Fail(options, absl::StrCat("pipe2: ", strerror(errno)), 0);
@@ -109,7 +110,8 @@ int Run(const Options& options) {
     err_r.Close();
   }
   auto proc = runtime::Launch(*spec, launch);
-  if (!proc.ok()) return Fail(options, std::string(proc.status().message()), runtime::ExecErrno(proc.status()));
+  if (!proc.ok())
+    return Fail(options, std::string(proc.status().message()), runtime::ExecErrno(proc.status()));
   out_w.Close();
   err_w.Close();
   null_fd.Close();
@@ -142,7 +144,8 @@ int Run(const Options& options) {
     }
   }
   if (!exited) {
-    while (waitid(P_PIDFD, static_cast<id_t>(proc->pidfd.get()), &info, WEXITED) != 0 && errno == EINTR) {
+    while (waitid(P_PIDFD, static_cast<id_t>(proc->pidfd.get()), &info, WEXITED) != 0 &&
+           errno == EINTR) {
     }
   }
 

@@ -13,10 +13,12 @@ namespace kapsel::runtime::cgroups {
 
 absl::StatusOr<Mode> DetectMode(const std::string& root) {
   struct statfs fs;
-  if (statfs(root.c_str(), &fs) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("statfs ", root));
+  if (statfs(root.c_str(), &fs) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("statfs ", root));
   if (fs.f_type == CGROUP2_SUPER_MAGIC) return Mode::kV2;
   if (fs.f_type == TMPFS_MAGIC) return Mode::kV1;  // legacy or hybrid: controllers below a tmpfs
-  return absl::FailedPreconditionError(absl::StrCat(root, " is neither cgroup2 nor a tmpfs of cgroup v1 controllers"));
+  return absl::FailedPreconditionError(
+      absl::StrCat(root, " is neither cgroup2 nor a tmpfs of cgroup v1 controllers"));
 }
 
 absl::StatusOr<std::unique_ptr<Manager>> NewManager(const std::string& root) {

@@ -58,7 +58,8 @@ std::string DeviceRuleString(const DeviceRule& r) {
 
 class V1Manager : public Manager {
  public:
-  explicit V1Manager(std::string root) : root_(std::move(root)), controllers_(FindControllers(root_)) {}
+  explicit V1Manager(std::string root)
+      : root_(std::move(root)), controllers_(FindControllers(root_)) {}
 
   Mode mode() const override { return Mode::kV1; }
 
@@ -95,7 +96,8 @@ class V1Manager : public Manager {
 
   absl::Status AddProcess(const std::string& path, pid_t pid) override {
     for (const auto& [name, mount] : controllers_) {
-      if (auto s = WriteFile(absl::StrCat(mount, "/", path, "/cgroup.procs"), absl::StrCat(pid)); !s.ok()) {
+      if (auto s = WriteFile(absl::StrCat(mount, "/", path, "/cgroup.procs"), absl::StrCat(pid));
+          !s.ok()) {
         return s;
       }
     }
@@ -149,8 +151,10 @@ class V1Manager : public Manager {
         }
       }
     }
-    if (auto c = Dir("cpuacct", path); !c.empty()) st.cpu_usage = num(ReadFile(c + "/cpuacct.usage"));
-    if (auto p = Dir("pids", path); !p.empty()) st.pids_current = num(ReadFile(p + "/pids.current"));
+    if (auto c = Dir("cpuacct", path); !c.empty())
+      st.cpu_usage = num(ReadFile(c + "/cpuacct.usage"));
+    if (auto p = Dir("pids", path); !p.empty())
+      st.pids_current = num(ReadFile(p + "/pids.current"));
     return st;
   }
 
@@ -165,8 +169,8 @@ class V1Manager : public Manager {
                    const std::string& value) {
     std::string dir = Dir(controller, path);
     if (dir.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cgroup v1 controller ", controller, " is not mounted (needed for ", file, ")"));
+      return absl::FailedPreconditionError(absl::StrCat("cgroup v1 controller ", controller,
+                                                        " is not mounted (needed for ", file, ")"));
     }
     return WriteFile(absl::StrCat(dir, "/", file), value);
   }
@@ -177,18 +181,23 @@ class V1Manager : public Manager {
           absl::StrCat("linux.resources.unified.", r.unified.begin()->first, ": needs cgroup v2"));
     }
     if (r.memory_limit) {
-      if (auto s = Set("memory", path, "memory.limit_in_bytes", absl::StrCat(*r.memory_limit)); !s.ok()) return s;
+      if (auto s = Set("memory", path, "memory.limit_in_bytes", absl::StrCat(*r.memory_limit));
+          !s.ok())
+        return s;
     }
     if (r.memory_swap) {
       std::string file = Dir("memory", path) + "/memory.memsw.limit_in_bytes";
       if (access(file.c_str(), F_OK) != 0) {
         return absl::FailedPreconditionError(
-            "linux.resources.memory.swap: the kernel has no swap accounting (memory.memsw.limit_in_bytes)");
+            "linux.resources.memory.swap: the kernel has no swap accounting "
+            "(memory.memsw.limit_in_bytes)");
       }
       if (auto s = WriteFile(file, absl::StrCat(*r.memory_swap)); !s.ok()) return s;
     }
     if (r.memory_reservation) {
-      if (auto s = Set("memory", path, "memory.soft_limit_in_bytes", absl::StrCat(*r.memory_reservation)); !s.ok()) {
+      if (auto s = Set("memory", path, "memory.soft_limit_in_bytes",
+                       absl::StrCat(*r.memory_reservation));
+          !s.ok()) {
         return s;
       }
     }
@@ -196,10 +205,12 @@ class V1Manager : public Manager {
       if (auto s = Set("cpu", path, "cpu.shares", absl::StrCat(*r.cpu_shares)); !s.ok()) return s;
     }
     if (r.cpu_period) {
-      if (auto s = Set("cpu", path, "cpu.cfs_period_us", absl::StrCat(*r.cpu_period)); !s.ok()) return s;
+      if (auto s = Set("cpu", path, "cpu.cfs_period_us", absl::StrCat(*r.cpu_period)); !s.ok())
+        return s;
     }
     if (r.cpu_quota) {
-      if (auto s = Set("cpu", path, "cpu.cfs_quota_us", absl::StrCat(*r.cpu_quota)); !s.ok()) return s;
+      if (auto s = Set("cpu", path, "cpu.cfs_quota_us", absl::StrCat(*r.cpu_quota)); !s.ok())
+        return s;
     }
     if (!r.cpuset_cpus.empty()) {
       if (auto s = Set("cpuset", path, "cpuset.cpus", r.cpuset_cpus); !s.ok()) return s;
@@ -212,7 +223,8 @@ class V1Manager : public Manager {
       if (auto s = Set("pids", path, "pids.max", v); !s.ok()) return s;
     }
     if (r.blkio_weight) {
-      if (auto s = Set("blkio", path, "blkio.weight", absl::StrCat(*r.blkio_weight)); !s.ok()) return s;
+      if (auto s = Set("blkio", path, "blkio.weight", absl::StrCat(*r.blkio_weight)); !s.ok())
+        return s;
     }
     for (const auto& h : r.hugepage_limits) {
       if (auto s = Set("hugetlb", path, absl::StrCat("hugetlb.", h.page_size, ".limit_in_bytes"),

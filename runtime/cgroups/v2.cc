@@ -26,7 +26,8 @@ std::set<std::string> Controllers(const std::string& dir) {
   std::set<std::string> out;
   auto v = ReadFile(dir + "/cgroup.controllers");
   if (!v.ok()) return out;
-  for (absl::string_view c : absl::StrSplit(absl::StripAsciiWhitespace(*v), ' ', absl::SkipEmpty())) {
+  for (absl::string_view c :
+       absl::StrSplit(absl::StripAsciiWhitespace(*v), ' ', absl::SkipEmpty())) {
     out.emplace(c);
   }
   return out;
@@ -93,7 +94,9 @@ class V2Manager : public Manager {
     return access(absl::StrCat(root_, "/", path).c_str(), F_OK) == 0;
   }
 
-  std::string MemoryDir(const std::string& path) const override { return absl::StrCat(root_, "/", path); }
+  std::string MemoryDir(const std::string& path) const override {
+    return absl::StrCat(root_, "/", path);
+  }
 
   absl::StatusOr<Stats> GetStats(const std::string& path) override {
     const std::string dir = absl::StrCat(root_, "/", path);
@@ -127,7 +130,9 @@ class V2Manager : public Manager {
       return WriteFile(absl::StrCat(dir, "/", file), value);
     };
     if (r.memory_limit) {
-      if (auto s = set("memory.max", *r.memory_limit < 0 ? "max" : absl::StrCat(*r.memory_limit)); !s.ok()) return s;
+      if (auto s = set("memory.max", *r.memory_limit < 0 ? "max" : absl::StrCat(*r.memory_limit));
+          !s.ok())
+        return s;
     }
     if (r.memory_swap) {
       // v1 counts memory + swap; v2's memory.swap.max counts swap alone.
@@ -148,7 +153,8 @@ class V2Manager : public Manager {
     }
     if (r.cpu_quota || r.cpu_period) {
       std::string quota = (!r.cpu_quota || *r.cpu_quota < 0) ? "max" : absl::StrCat(*r.cpu_quota);
-      if (auto s = set("cpu.max", absl::StrCat(quota, " ", r.cpu_period.value_or(100000))); !s.ok()) return s;
+      if (auto s = set("cpu.max", absl::StrCat(quota, " ", r.cpu_period.value_or(100000))); !s.ok())
+        return s;
     }
     if (!r.cpuset_cpus.empty()) {
       if (auto s = set("cpuset.cpus", r.cpuset_cpus); !s.ok()) return s;
@@ -157,15 +163,20 @@ class V2Manager : public Manager {
       if (auto s = set("cpuset.mems", r.cpuset_mems); !s.ok()) return s;
     }
     if (r.pids_limit) {
-      if (auto s = set("pids.max", *r.pids_limit < 0 ? "max" : absl::StrCat(*r.pids_limit)); !s.ok()) return s;
+      if (auto s = set("pids.max", *r.pids_limit < 0 ? "max" : absl::StrCat(*r.pids_limit));
+          !s.ok())
+        return s;
     }
     for (const auto& [file, value] : r.unified) {
       if (auto s = set(file.c_str(), value); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("linux.resources.unified.", file, ": ", s.message()));
+        return absl::Status(s.code(),
+                            absl::StrCat("linux.resources.unified.", file, ": ", s.message()));
       }
     }
     for (const auto& h : r.hugepage_limits) {
-      if (auto s = set(absl::StrCat("hugetlb.", h.page_size, ".max").c_str(), absl::StrCat(h.limit)); !s.ok()) {
+      if (auto s =
+              set(absl::StrCat("hugetlb.", h.page_size, ".max").c_str(), absl::StrCat(h.limit));
+          !s.ok()) {
         return s;
       }
     }

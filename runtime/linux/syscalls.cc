@@ -9,9 +9,7 @@
 
 namespace kapsel::linux {
 
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  return absl::ErrnoToStatus(err, what);
-}
+absl::Status ErrnoStatus(int err, absl::string_view what) { return absl::ErrnoToStatus(err, what); }
 
 long RawClone3(struct clone_args* args) { return syscall(SYS_clone3, args, sizeof(*args)); }
 

@@ -804,7 +804,8 @@ TEST_F(RuntimeIntegrationTest, UnifiedResourcesNeedCgroupV2) {
   absl::Status start = Start(config);
   if (manager_->mode() == cgroups::Mode::kV1) {
     ASSERT_FALSE(start.ok());
-    EXPECT_NE(start.message().find("linux.resources.unified.memory.oom.group"), absl::string_view::npos)
+    EXPECT_NE(start.message().find("linux.resources.unified.memory.oom.group"),
+              absl::string_view::npos)
         << start;
     ExpectNoCgroup();
     return;

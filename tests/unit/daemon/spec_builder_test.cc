@@ -1,7 +1,6 @@
-#include "daemon/oci_spec_builder.h"
-
 #include <algorithm>
 
+#include "daemon/oci_spec_builder.h"
 #include "gtest/gtest.h"
 
 namespace kapsel::daemon {
