@@ -18,6 +18,11 @@ int main(int argc, char** argv) {
   kc::RegisterInfo(app, ctx);
   kc::RegisterImport(app, ctx);
   kc::RegisterImages(app, ctx);
+  kc::RegisterLoad(app, ctx);
+  kc::RegisterSave(app, ctx);
+  kc::RegisterTag(app, ctx);
+  kc::RegisterRmi(app, ctx);
+  kc::RegisterImage(app, ctx);
   kc::RegisterRun(app, ctx);
   kc::RegisterCreate(app, ctx);
   kc::RegisterStart(app, ctx);

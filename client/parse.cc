@@ -1,10 +1,13 @@
 #include "client/parse.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -311,8 +314,101 @@ absl::StatusOr<double> ParseCpus(absl::string_view value) {
   return cpus;
 }
 
+FileReader LocalFiles() {
+  return [](const std::string& path) -> absl::StatusOr<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
+    return ss.str();
+  };
+}
+
+absl::Status ParseSecurityOpt(absl::string_view opt, const FileReader& files,
+                              kapsel::v1::SecurityOptions* security) {
+  // docker accepts both "key=value" and the older "key:value".
+  size_t sep = opt.find_first_of("=:");
+  absl::string_view key = opt.substr(0, sep);
+  absl::string_view value =
+      sep == absl::string_view::npos ? absl::string_view() : opt.substr(sep + 1);
+  if (key == "no-new-privileges") {
+    if (sep == absl::string_view::npos || value == "true") {
+      security->set_no_new_privileges(true);
+    } else if (value == "false") {
+      security->set_no_new_privileges(false);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("invalid --security-opt \"", opt,
+                                                     "\": no-new-privileges takes true or false"));
+    }
+    return absl::OkStatus();
+  }
+  if (key == "seccomp") {
+    if (value.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid --security-opt \"", opt, "\": want seccomp=unconfined or seccomp=FILE"));
+    }
+    if (value == "unconfined") {
+      security->set_seccomp_unconfined(true);
+      security->clear_seccomp_profile_json();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::string> text = files(std::string(value));
+    if (!text.ok()) {
+      return absl::Status(text.status().code(),
+                          absl::StrCat("--security-opt seccomp: ", text.status().message()));
+    }
+    security->set_seccomp_unconfined(false);
+    security->set_seccomp_profile_json(*std::move(text));
+    return absl::OkStatus();
+  }
+  if (key == "label" || key == "apparmor" || key == "systempaths") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --security-opt \"", opt, "\": ", key, " is not supported by kapsel"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid --security-opt \"", opt,
+                   "\": want seccomp=unconfined, seccomp=FILE or no-new-privileges[=true|false]"));
+}
+
+absl::StatusOr<kapsel::v1::MountSpec> ParseVolume(absl::string_view value) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid volume \"", value, "\": ", why));
+  };
+  std::vector<absl::string_view> parts = absl::StrSplit(value, ':');
+  if (parts.size() < 2 || parts.size() > 3)
+    return invalid("want HOST-PATH:CONTAINER-PATH[:OPTIONS]");
+  if (parts[0].empty() || parts[0].front() != '/') {
+    return invalid("the host path must be absolute (named volumes are not supported)");
+  }
+  if (parts[1].empty() || parts[1].front() != '/') {
+    return invalid("the container path must be absolute");
+  }
+  kapsel::v1::MountSpec mount;
+  mount.set_host_path(std::string(parts[0]));
+  mount.set_container_path(std::string(parts[1]));
+  mount.set_recursive(true);
+  if (parts.size() == 3) {
+    for (absl::string_view option : absl::StrSplit(parts[2], ',')) {
+      if (option == "ro") {
+        mount.set_read_only(true);
+      } else if (option == "rw") {
+        mount.set_read_only(false);
+      } else if (option == "private" || option == "rprivate" || option == "slave" ||
+                 option == "rslave") {
+        mount.set_propagation(std::string(option));
+      } else {
+        return invalid(absl::StrCat("unknown option \"", option,
+                                    "\" (want ro, rw, private, rprivate, slave or rslave)"));
+      }
+    }
+  }
+  return mount;
+}
+
 absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOptions& options,
-                                                             const EnvLookup& env) {
+                                                             const EnvLookup& env,
+                                                             const FileReader& files) {
   kapsel::v1::ContainerSpec spec;
   if (absl::StatusOr<ImageReference> ref = ParseImageReference(options.image); !ref.ok()) {
     return ref.status();
@@ -350,6 +446,12 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     (*spec.mutable_labels())[label->first] = label->second;
   }
 
+  for (const std::string& volume : options.volumes) {
+    absl::StatusOr<kapsel::v1::MountSpec> mount = ParseVolume(volume);
+    if (!mount.ok()) return mount.status();
+    *spec.add_mounts() = *std::move(mount);
+  }
+
   spec.set_auto_remove(options.auto_remove);
   spec.set_read_only_rootfs(options.read_only);
   spec.set_tty(options.tty);
@@ -359,6 +461,20 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     return absl::InvalidArgumentError("invalid network \"container:\": missing container name");
   }
   spec.set_network_mode(options.network);
+
+  kapsel::v1::SecurityOptions* security = spec.mutable_security();
+  for (const std::string& opt : options.security_opts) {
+    if (absl::Status s = ParseSecurityOpt(opt, files, security); !s.ok()) return s;
+  }
+  for (const std::string& cap : options.cap_add) {
+    if (cap.empty()) return absl::InvalidArgumentError("--cap-add: empty capability name");
+    security->add_cap_add(cap);
+  }
+  for (const std::string& cap : options.cap_drop) {
+    if (cap.empty()) return absl::InvalidArgumentError("--cap-drop: empty capability name");
+    security->add_cap_drop(cap);
+  }
+  security->set_privileged(options.privileged);
 
   kapsel::v1::Resources* resources = spec.mutable_resources();
   if (!options.memory.empty()) {

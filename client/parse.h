@@ -55,6 +55,19 @@ absl::StatusOr<int> ParseSignal(absl::string_view value);
 // decimal number.
 absl::StatusOr<std::string> NormalizeSignal(absl::string_view value);
 
+// Reads a file of the client's host (a seccomp profile); errors name the path.
+using FileReader = std::function<absl::StatusOr<std::string>(const std::string& path)>;
+
+// Reads files of this process's filesystem.
+FileReader LocalFiles();
+
+// --security-opt values, as docker spells them: "seccomp=unconfined", "seccomp=PROFILE.json" (the
+// file is read with `files` and its JSON sent), "no-new-privileges" and
+// "no-new-privileges=true|false" (also with ':' for '='). Anything else, and labels or apparmor
+// (not supported by kapsel), is an error naming the value. Adds to `security`.
+absl::Status ParseSecurityOpt(absl::string_view opt, const FileReader& files,
+                              kapsel::v1::SecurityOptions* security);
+
 // --cpus: a non-negative number of CPUs, e.g. "0.5"; 0 means unlimited.
 absl::StatusOr<double> ParseCpus(absl::string_view value);
 
@@ -74,15 +87,24 @@ struct ContainerOptions {
   std::string cpus;         // --cpus, unparsed
   int64_t pids_limit = 0;   // tasks; 0 or -1 = unlimited
   std::string network;
+  std::vector<std::string> volumes;  // -v, unparsed
   bool auto_remove = false;
   bool read_only = false;
   bool interactive = false;
   bool tty = false;
+  std::vector<std::string> security_opts;  // --security-opt, unparsed
+  std::vector<std::string> cap_add;        // capability names, checked by the daemon
+  std::vector<std::string> cap_drop;
+  bool privileged = false;
 };
+
+// Parses -v HOST:CONTAINER[:OPTIONS], OPTIONS a comma-separated list of ro, rw, private,
+// rprivate, slave, rslave. HOST must be an absolute path: kapsel has no named volumes.
+absl::StatusOr<kapsel::v1::MountSpec> ParseVolume(absl::string_view value);
 
 // Validates the options and builds the spec sent with Create and Run. -e K is resolved against
 // `env`. The image reference is checked but sent as typed, so the daemon can also resolve ids.
-absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOptions& options,
-                                                             const EnvLookup& env);
+absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(
+    const ContainerOptions& options, const EnvLookup& env, const FileReader& files = LocalFiles());
 
 }  // namespace kapsel::client

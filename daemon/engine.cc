@@ -179,6 +179,8 @@ absl::Status Engine::Commit(const ContainerRecord& rec, EventRecord event) {
 
 absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
   if (spec.image().empty()) return absl::InvalidArgumentError("image: must be given");
+  // Until the container row is committed, rmi and prune must not take the image away.
+  absl::ReaderMutexLock image_use(&images_->use_mu());
   auto image = images_->Resolve(spec.image());
   if (!image.ok()) return image.status();
   std::string name = spec.name();
@@ -235,6 +237,7 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
     }
     in.etc_files_dir = dir;
   }
+  if (spec.security().privileged()) in.host_devices = ListHostDevices();
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -784,6 +787,10 @@ absl::StatusOr<store::ImageRecord> Engine::ImportImage(const std::string& tar_pa
     }
   }
   return image;
+}
+
+void Engine::PublishEvents(const std::vector<EventRecord>& events) {
+  for (const auto& e : events) bus_->Publish(e);
 }
 
 absl::Status Engine::Reconcile() {

@@ -82,6 +82,9 @@ class Engine {
                                                  const std::string& reference,
                                                  const std::vector<std::string>& changes);
 
+  // Publishes events that a store operation already committed (image load, tag, rmi, prune).
+  void PublishEvents(const std::vector<store::EventRecord>& events);
+
   std::string LogPath(const std::string& id) const;
   std::string ContainerDir(const std::string& id) const;
   std::string ShimDir(const std::string& id) const;

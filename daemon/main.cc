@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   kapsel::store::ImageStore images(db->get(), data_root);
+  // Before serving: what a crash left between a commit and its file removals, or of an import.
+  if (auto s = images.Recover(); !s.ok()) {
+    spdlog::warn("image store sweep: {}", std::string(s.message()));
+  }
   if (auto bb = images.EnsureBusybox(busybox); !bb.ok()) {
     spdlog::warn("no built-in busybox image: {}", std::string(bb.status().message()));
   }

@@ -1,11 +1,17 @@
 #include "daemon/oci_spec_builder.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cmath>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "daemon/security_options.h"
 
 namespace kapsel::daemon {
 namespace {
@@ -51,6 +57,57 @@ bool LookupEntry(const std::string& file, const std::string& name,
     }
   }
   return false;
+}
+
+// The bind mounts of -v. Checked here, before anything is made: an absolute host path that
+// exists, an absolute container path that is neither / nor under /proc (a bind over procfs files
+// would undo the masked paths), no . or .. components, each destination once.
+absl::StatusOr<json> VolumeMounts(const v1::ContainerSpec& req) {
+  json out = json::array();
+  std::set<std::string> seen;
+  for (const v1::MountSpec& m : req.mounts()) {
+    const std::string& host = m.host_path();
+    std::string where = absl::StrCat("volume ", host, ":", m.container_path());
+    if (host.empty() || host.front() != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": the host path must be absolute"));
+    }
+    struct stat st;
+    if (stat(host.c_str(), &st) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(where, ": host path ", host));
+    }
+    if (m.container_path().empty() || m.container_path().front() != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": the container path must be absolute"));
+    }
+    std::vector<std::string> parts = absl::StrSplit(m.container_path(), '/', absl::SkipEmpty());
+    for (const std::string& part : parts) {
+      if (part == "." || part == "..") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": the container path must not contain . or .."));
+      }
+    }
+    std::string dest = absl::StrCat("/", absl::StrJoin(parts, "/"));
+    if (dest == "/" || dest == "/proc" || absl::StartsWith(dest, "/proc/")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": cannot mount over ", dest, " in the container"));
+    }
+    if (!seen.insert(dest).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", dest, " is mounted twice"));
+    }
+    const std::string& propagation = m.propagation();
+    if (!propagation.empty() && propagation != "private" && propagation != "rprivate" &&
+        propagation != "slave" && propagation != "rslave") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": unknown propagation \"", propagation, "\""));
+    }
+    out.push_back({{"destination", dest},
+                   {"type", "bind"},
+                   {"source", host},
+                   {"options",
+                    {m.recursive() ? "rbind" : "bind", m.read_only() ? "ro" : "rw",
+                     propagation.empty() ? "rprivate" : propagation}}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -200,7 +257,16 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
     if (!has_home) env.push_back("HOME=/root");
   }
 
-  const auto& caps = DefaultCapabilities();
+  const v1::SecurityOptions& security = req.security();
+  const bool privileged = security.privileged();
+  auto container_caps = ContainerCapabilities(security, DefaultCapabilities());
+  if (!container_caps.ok()) return container_caps.status();
+  const std::vector<std::string>& caps = *container_caps;
+  auto seccomp = SeccompSection(security, caps);
+  if (!seccomp.ok()) return seccomp.status();
+  // kapsel's default is stricter than Docker's: no_new_privs unless turned off explicitly.
+  const bool no_new_privileges =
+      security.has_no_new_privileges() ? security.no_new_privileges() : true;
   json process = {
       {"terminal", req.tty()},
       {"args", args},
@@ -212,9 +278,11 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
        {{"bounding", caps},
         {"effective", is_root ? caps : std::vector<std::string>{}},
         {"permitted", is_root ? caps : std::vector<std::string>{}},
+        // Never raised (CVE-2022-29162): inheritable capabilities would survive an execve of a
+        // file with inheritable file capabilities even for a non-root user.
         {"inheritable", std::vector<std::string>{}},
         {"ambient", std::vector<std::string>{}}}},
-      {"noNewPrivileges", true},
+      {"noNewPrivileges", no_new_privileges},
   };
 
   json mounts = json::array({
@@ -241,11 +309,11 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
       {{"destination", "/sys"},
        {"type", "sysfs"},
        {"source", "sysfs"},
-       {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+       {"options", {"nosuid", "noexec", "nodev", privileged ? "rw" : "ro"}}},
       {{"destination", "/sys/fs/cgroup"},
        {"type", "cgroup"},
        {"source", "cgroup"},
-       {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}},
+       {"options", {"nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"}}},
   });
 
   if (!in.etc_files_dir.empty()) {
@@ -256,6 +324,10 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
                         {"options", {"rbind", "rprivate", "nosuid", "nodev", "noexec"}}});
     }
   }
+
+  absl::StatusOr<json> volumes = VolumeMounts(req);
+  if (!volumes.ok()) return volumes.status();
+  for (json& v : *volumes) mounts.push_back(std::move(v));
 
   json namespaces = json::array({{{"type", "pid"}},
                                  {{"type", "mount"}},
@@ -304,6 +376,8 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   allow("c", 5, 2, "rwm");     // ptmx
   allow("c", 136, -1, "rwm");  // pts
   allow("c", 10, 200, "rwm");  // tun
+  // --privileged: every device, as in Docker.
+  if (privileged) dev_rules = json::array({{{"allow", true}, {"access", "rwm"}}});
   resources["devices"] = dev_rules;
 
   json linux_obj = {
@@ -317,6 +391,23 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
       {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
       {"rootfsPropagation", "private"},
   };
+  if (privileged) {
+    // Spelled out for reviewers: --privileged masks nothing and leaves /proc writable.
+    linux_obj["maskedPaths"] = json::array();
+    linux_obj["readonlyPaths"] = json::array();
+    json devices = json::array();
+    for (const HostDevice& d : in.host_devices) {
+      devices.push_back({{"path", d.path},
+                         {"type", std::string(1, d.type)},
+                         {"major", d.major},
+                         {"minor", d.minor},
+                         {"fileMode", d.file_mode},
+                         {"uid", d.uid},
+                         {"gid", d.gid}});
+    }
+    linux_obj["devices"] = devices;
+  }
+  if (!seccomp->is_null()) linux_obj["seccomp"] = *seccomp;
 
   json annotations = json::object();
   for (const auto& [k, v] : req.labels()) annotations[k] = v;

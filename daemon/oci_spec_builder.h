@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "daemon/host_devices.h"
 #include "kapsel/v1/containers.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -22,6 +23,8 @@ struct SpecInputs {
   // Host directory with the container's own hostname, hosts and resolv.conf, bind-mounted over
   // the image's /etc files when set.
   std::string etc_files_dir;
+  // With security.privileged: the host's devices, all created in the container (ListHostDevices).
+  std::vector<HostDevice> host_devices;
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. Loopback nameservers of the host

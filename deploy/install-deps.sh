@@ -13,6 +13,7 @@ packages=(
   libnftables-dev libnl-route-3-dev libsystemd-dev
   busybox-static kmod tar gzip
   qemu-system-x86 cpio
+  skopeo
 )
 missing=()
 for p in "${packages[@]}"; do

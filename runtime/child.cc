@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -341,6 +343,16 @@ void SetCapabilities(const ChildPlan& plan) {
   }
 }
 
+// seccomp(2), Linux 3.17 (SECCOMP_FILTER_FLAG_LOG: 4.14, SPEC_ALLOW: 4.17). The program was
+// compiled by libseccomp in the parent; here it is only handed to the kernel.
+void LoadSeccomp(const ChildPlan& plan) {
+  struct sock_fprog prog = {};
+  prog.len = static_cast<unsigned short>(plan.seccomp_program.size());
+  prog.filter = const_cast<struct sock_filter*>(plan.seccomp_program.data());
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog) != 0)
+    Fail(plan, ChildStep::kSeccomp, -1, errno);
+}
+
 }  // namespace
 
 void RunChild(const ChildPlan& plan) {
@@ -430,6 +442,12 @@ void RunChild(const ChildPlan& plan) {
       Fail(plan, ChildStep::kCwdOutside, -1, ENOENT);
   }
 
+  // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN, which the steps below may drop: the
+  // filter goes in now, while the child is still root with every capability, as runc does. The
+  // filter then also judges the setgroups/setresuid/capset/prctl/close_range/execve calls below;
+  // a profile that refuses them fails the start at that step.
+  if (plan.seccomp_early && !plan.seccomp_program.empty()) LoadSeccomp(plan);
+
   if (plan.set_caps) {
     for (int cap = 0; cap <= plan.last_cap && cap < 64; ++cap) {
       if (!((plan.caps.bounding >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
@@ -451,6 +469,11 @@ void RunChild(const ChildPlan& plan) {
   // Nothing of the shim but stdio may cross execve.
   if (linux::RawCloseRange(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     Fail(plan, ChildStep::kCloseFds, -1, errno);
+
+  // With no_new_privs the filter is the very last step before execve, so that it judges nothing
+  // of the setup, only the container's process. If the filter refuses write(2), a failing execve
+  // cannot be reported on the error pipe; the child still exits 127.
+  if (!plan.seccomp_early && !plan.seccomp_program.empty()) LoadSeccomp(plan);
 
   int exec_err = ENOENT;
   bool saw_eacces = false;

@@ -5,6 +5,7 @@
 // first failure as a ChildError on a close-on-exec pipe. It allocates nothing and takes no locks
 // (the shim is single-threaded, and the child is a fork-style clone3 of it).
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -137,6 +138,13 @@ struct ChildPlan {
   mode_t umask = 022;
   bool no_new_privs = false;
   std::string cwd;
+
+  // A seccomp filter compiled in the parent (runtime/seccomp/compile.h); empty: none. It is loaded
+  // with seccomp(2) right before execve. Without no_new_privs, loading needs CAP_SYS_ADMIN, so
+  // then it is loaded early, before the user and capabilities change (as runc does).
+  std::vector<struct sock_filter> seccomp_program;
+  unsigned int seccomp_flags = 0;  // SECCOMP_FILTER_FLAG_*
+  bool seccomp_early = false;
 
   // execve(2) candidates: args[0] itself when it has a slash, else each $PATH entry + args[0].
   std::vector<std::string> exec_candidates;

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "runtime/linux/syscalls.h"
 #include "runtime/mount_options.h"
+#include "runtime/seccomp/compile.h"
 
 namespace kapsel::runtime {
 namespace {
@@ -286,8 +287,12 @@ std::string CgroupPathFor(const Spec& spec, const std::string& container_id) {
 
 absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& options) {
   ChildPlan plan;
-  if (!spec.seccomp_json.empty()) {
-    return absl::UnimplementedError("linux.seccomp: seccomp filters are not supported yet");
+  if (spec.seccomp) {
+    auto filter = seccomp::Compile(*spec.seccomp);
+    if (!filter.ok()) return filter.status();
+    plan.seccomp_program = std::move(filter->program);
+    plan.seccomp_flags = filter->flags;
+    plan.seccomp_early = !spec.process.no_new_privileges;
   }
   plan.rootfs = spec.root_path;
   struct stat st;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "runtime/seccomp/oci_json.h"
 
 namespace kapsel::runtime {
 namespace {
@@ -410,8 +411,9 @@ absl::Status ParseLinux(const json& j, Spec* spec) {
                       absl::StrCat("unknown value \"", spec->rootfs_propagation, "\""));
   }
   if (auto sc = j.find("seccomp"); sc != j.end() && !sc->is_null()) {
-    if (auto s = RequireObject(*sc, "linux.seccomp"); !s.ok()) return s;
-    spec->seccomp_json = sc->dump();
+    auto config = seccomp::ParseConfig(*sc, "linux.seccomp");
+    if (!config.ok()) return config.status();
+    spec->seccomp = *std::move(config);
   }
   return absl::OkStatus();
 }

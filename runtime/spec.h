@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/seccomp/config.h"
 
 namespace kapsel::runtime {
 
@@ -127,7 +128,7 @@ struct Spec {
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
   std::string rootfs_propagation;  // private (default), rprivate, slave, rslave, shared, rshared
-  std::string seccomp_json;        // the linux.seccomp object, kept as JSON for the seccomp module
+  std::optional<seccomp::Config> seccomp;  // linux.seccomp; unset: no filter
   std::map<std::string, std::string> annotations;
 
   bool HasNamespace(NamespaceType type) const;

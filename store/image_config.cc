@@ -68,7 +68,12 @@ bool SplitKeyValue(absl::string_view args, std::string* key, std::string* value)
 
 absl::StatusOr<ImageReference> ParseImageReference(const std::string& reference) {
   ImageReference ref;
+  // A tag follows the last '/': in "localhost:5000/app" the colon belongs to the registry.
   size_t colon = reference.rfind(':');
+  size_t slash = reference.rfind('/');
+  if (colon != std::string::npos && slash != std::string::npos && colon < slash) {
+    colon = std::string::npos;
+  }
   if (colon == std::string::npos) {
     ref.name = reference;
     ref.tag = "latest";
@@ -78,8 +83,19 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& reference)
   }
   if (ref.name.empty()) return BadReference(reference, "empty name");
   if (ref.name.size() > kMaxNameLength) return BadReference(reference, "name too long");
-  for (char c : ref.name) {
-    if (!IsNameChar(c)) {
+  // The first component may be a registry with a port: "host:5000/...".
+  size_t first_slash = ref.name.find('/');
+  size_t port_colon = ref.name.find(':');
+  if (port_colon != std::string::npos) {
+    bool port_ok = first_slash != std::string::npos && port_colon < first_slash &&
+                   port_colon + 1 < first_slash && port_colon > 0;
+    for (size_t i = port_colon + 1; port_ok && i < first_slash; ++i) {
+      port_ok = absl::ascii_isdigit(ref.name[i]);
+    }
+    if (!port_ok) return BadReference(reference, "a ':' in the name must start a registry port");
+  }
+  for (size_t i = 0; i < ref.name.size(); ++i) {
+    if (!IsNameChar(ref.name[i]) && i != port_colon) {
       return BadReference(reference, "name must be lowercase letters, digits and . _ / -");
     }
   }

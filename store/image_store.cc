@@ -61,23 +61,6 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
 }
 
-// True when a row still needs the blob: a layer's compressed tarball or an image's config.
-absl::StatusOr<bool> BlobReferenced(Database* db, const std::string& digest) {
-  absl::StatusOr<Statement> stmt = db->Prepare(
-      "SELECT EXISTS (SELECT 1 FROM layers WHERE blob_digest = ?1)"
-      " OR EXISTS (SELECT 1 FROM images WHERE id = ?1)");
-  if (!stmt.ok()) return stmt.status();
-  absl::StatusOr<bool> row = stmt->Bind(1, digest).Step();
-  if (!row.ok()) return row.status();
-  return *row && stmt->ColumnInt64(0) != 0;
-}
-
-absl::StatusOr<bool> LayerRowExists(Database* db, const std::string& chain_id) {
-  absl::StatusOr<Statement> stmt = db->Prepare("SELECT 1 FROM layers WHERE chain_id = ?");
-  if (!stmt.ok()) return stmt.status();
-  return stmt->Bind(1, chain_id).Step();
-}
-
 bool IsDir(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -108,6 +91,77 @@ std::vector<std::string> ImageStore::LowerDirs(const ImageRecord& image) const {
     dirs.push_back(LayerDir(*it));
   }
   return dirs;
+}
+
+absl::StatusOr<bool> ImageStore::LayerRowExists(const std::string& chain_id) {
+  absl::StatusOr<Statement> stmt = db_->Prepare("SELECT 1 FROM layers WHERE chain_id = ?");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, chain_id).Step();
+}
+
+absl::StatusOr<bool> ImageStore::BlobReferenced(const std::string& digest) {
+  absl::StatusOr<Statement> stmt = db_->Prepare(
+      "SELECT EXISTS (SELECT 1 FROM layers WHERE blob_digest = ?1)"
+      " OR EXISTS (SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1)");
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Bind(1, digest).Step();
+  if (!row.ok()) return row.status();
+  return *row && stmt->ColumnInt64(0) != 0;
+}
+
+void ImageStore::CollectGarbage(const std::vector<std::string>& blobs,
+                                const std::vector<std::string>& chain_ids) {
+  for (const std::string& digest : blobs) {
+    absl::StatusOr<bool> used = BlobReferenced(digest);
+    if (used.ok() && !*used) content_.Delete(digest).IgnoreError();
+  }
+  for (const std::string& chain_id : chain_ids) {
+    absl::StatusOr<bool> used = LayerRowExists(chain_id);
+    if (used.ok() && !*used) RemoveTree(LayerDir(chain_id)).IgnoreError();
+  }
+}
+
+absl::StatusOr<int64_t> ImageStore::EnsureLayerDir(const std::string& chain_id,
+                                                   const std::string& blob_path, bool* created) {
+  *created = false;
+  std::string layer_dir = LayerDir(chain_id);
+  absl::StatusOr<bool> have_layer = LayerRowExists(chain_id);
+  if (!have_layer.ok()) return have_layer.status();
+  if (*have_layer && IsDir(layer_dir)) {
+    absl::StatusOr<Statement> stmt =
+        db_->Prepare("SELECT size_bytes FROM layers WHERE chain_id = ?");
+    if (!stmt.ok()) return stmt.status();
+    absl::StatusOr<bool> row = stmt->Bind(1, chain_id).Step();
+    if (!row.ok()) return row.status();
+    return *row ? stmt->ColumnInt64(0) : 0;
+  }
+  // A directory without a row is debris of an interrupted import.
+  absl::Status status = RemoveTree(layer_dir);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::string> tmp = MakeTempDir(layers_root_, ".tmp-");
+  if (!tmp.ok()) return tmp.status();
+  absl::Cleanup remove_tmp = [&tmp] { RemoveTree(*tmp).IgnoreError(); };
+  // mkdtemp makes 0700; the layer root becomes the container's "/".
+  if (chmod(tmp->c_str(), 0755) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", *tmp));
+  }
+  status = UnpackLayer(blob_path, *tmp);
+  if (!status.ok()) return status;
+  absl::StatusOr<int64_t> size = TreeSize(*tmp);
+  if (!size.ok()) return size.status();
+  int raw = open(tmp->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", *tmp));
+  UniqueFd tmp_fd(raw);
+  // One syncfs instead of an fsync per file: the unpacked tree is complete on disk before
+  // the rename publishes it.
+  if (syncfs(tmp_fd.get()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("syncfs ", *tmp));
+  if (rename(tmp->c_str(), layer_dir.c_str()) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("rename ", *tmp, " to ", layer_dir));
+  }
+  *created = true;
+  status = FsyncDir(layers_root_);
+  if (!status.ok()) return status;
+  return *size;
 }
 
 absl::StatusOr<ImageRecord> ImageStore::ImportRootfsTarball(const std::string& tar_path,
@@ -142,17 +196,8 @@ absl::StatusOr<ImageRecord> ImageStore::ImportLocked(const std::string& tar_path
   // Whatever happens below, a blob this import wrote that no row references is removed, and so
   // is a layer directory it created that no row references.
   std::vector<std::string> written_blobs;
-  std::string created_layer_chain_id;
-  absl::Cleanup collect_garbage = [&] {
-    for (const std::string& digest : written_blobs) {
-      absl::StatusOr<bool> used = BlobReferenced(db_, digest);
-      if (used.ok() && !*used) content_.Delete(digest).IgnoreError();
-    }
-    if (!created_layer_chain_id.empty()) {
-      absl::StatusOr<bool> used = LayerRowExists(db_, created_layer_chain_id);
-      if (used.ok() && !*used) RemoveTree(LayerDir(created_layer_chain_id)).IgnoreError();
-    }
-  };
+  std::vector<std::string> created_layers;
+  absl::Cleanup collect_garbage = [&] { CollectGarbage(written_blobs, created_layers); };
 
   absl::StatusOr<std::string> blob_digest = content_.PutFile(tar_path);
   if (!blob_digest.ok()) return Annotate(blob_digest.status(), absl::StrCat("import ", tar_path));
@@ -163,53 +208,16 @@ absl::StatusOr<ImageRecord> ImageStore::ImportLocked(const std::string& tar_path
   if (!diff_id.ok()) return Annotate(diff_id.status(), absl::StrCat("import ", tar_path));
   // One layer: its chain id is its diff id.
   std::string chain_id = *diff_id;
-  std::string layer_dir = LayerDir(chain_id);
-
-  int64_t layer_size = 0;
-  absl::StatusOr<bool> have_layer = LayerRowExists(db_, chain_id);
-  if (!have_layer.ok()) return have_layer.status();
-  if (*have_layer && IsDir(layer_dir)) {
-    absl::StatusOr<Statement> stmt =
-        db_->Prepare("SELECT size_bytes FROM layers WHERE chain_id = ?");
-    if (!stmt.ok()) return stmt.status();
-    absl::StatusOr<bool> row = stmt->Bind(1, chain_id).Step();
-    if (!row.ok()) return row.status();
-    layer_size = *row ? stmt->ColumnInt64(0) : 0;
-  } else {
-    // A directory without a row is debris of an interrupted import.
-    status = RemoveTree(layer_dir);
-    if (!status.ok()) return status;
-    absl::StatusOr<std::string> tmp = MakeTempDir(layers_root_, ".tmp-");
-    if (!tmp.ok()) return tmp.status();
-    absl::Cleanup remove_tmp = [&tmp] { RemoveTree(*tmp).IgnoreError(); };
-    // mkdtemp makes 0700; the layer root becomes the container's "/".
-    if (chmod(tmp->c_str(), 0755) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", *tmp));
-    }
-    status = UnpackLayer(blob_path, *tmp);
-    if (!status.ok()) return Annotate(status, absl::StrCat("import ", tar_path));
-    absl::StatusOr<int64_t> size = TreeSize(*tmp);
-    if (!size.ok()) return size.status();
-    layer_size = *size;
-    int raw = open(tmp->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (raw < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", *tmp));
-    UniqueFd tmp_fd(raw);
-    // One syncfs instead of an fsync per file: the unpacked tree is complete on disk before
-    // the rename publishes it.
-    if (syncfs(tmp_fd.get()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("syncfs ", *tmp));
-    if (rename(tmp->c_str(), layer_dir.c_str()) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("rename ", *tmp, " to ", layer_dir));
-    }
-    created_layer_chain_id = chain_id;
-    status = FsyncDir(layers_root_);
-    if (!status.ok()) return status;
-  }
+  bool created = false;
+  absl::StatusOr<int64_t> layer_size = EnsureLayerDir(chain_id, blob_path, &created);
+  if (created) created_layers.push_back(chain_id);
+  if (!layer_size.ok()) return Annotate(layer_size.status(), absl::StrCat("import ", tar_path));
 
   ImageRecord image;
   image.created_at = NowNanos();
   image.config = MakeImageConfig(config, {*diff_id}, image.created_at);
   image.chain_ids = {chain_id};
-  image.size_bytes = layer_size;
+  image.size_bytes = *layer_size;
   image.tags = {ref->ToString()};
   std::string config_json = image.config.dump();
   absl::StatusOr<std::string> image_id = content_.Put(config_json);
@@ -223,7 +231,7 @@ absl::StatusOr<ImageRecord> ImageStore::ImportLocked(const std::string& tar_path
         " ON CONFLICT (chain_id) DO NOTHING");
     if (!stmt.ok()) return stmt.status();
     absl::Status s =
-        stmt->Bind(1, chain_id).Bind(2, *diff_id).Bind(3, *blob_digest).Bind(4, layer_size).Run();
+        stmt->Bind(1, chain_id).Bind(2, *diff_id).Bind(3, *blob_digest).Bind(4, *layer_size).Run();
     if (!s.ok()) return s;
     stmt = db_->Prepare(
         "INSERT INTO images (id, config_json, created_at, size_bytes) VALUES (?, ?, ?, ?)");

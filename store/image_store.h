@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "store/content_store.h"
 #include "store/database.h"
+#include "store/events_repo.h"
 
 namespace kapsel::store {
 
@@ -41,6 +43,56 @@ class ImageStore {
                                                   const std::string& reference,
                                                   const std::vector<std::string>& changes,
                                                   uint64_t* event_sequence = nullptr);
+
+  // Loads every image of an OCI image layout tar or a `docker save` archive at `archive_path`
+  // (see image_archive.h), with all of their tags. Each blob is verified by digest, each layer's
+  // diff id against the config's rootfs.diff_ids; new layers are unpacked once into
+  // layers/<chain id>/ with whiteouts in overlayfs form. Rows for all images, layers and tags
+  // and a "load" event per image are written in one transaction; on any failure nothing is left
+  // behind. InvalidArgument naming what is malformed or does not match. Returns the images with
+  // the tags the archive gave them (not others they already had). Appends the events it stored
+  // to *events when given (for the daemon to publish).
+  absl::StatusOr<std::vector<ImageRecord>> LoadArchive(const std::string& archive_path,
+                                                       std::vector<EventRecord>* events = nullptr);
+
+  // Writes `refs` (as Resolve takes them) as an OCI image layout tar to `sink` (see
+  // WriteImageArchive). A reference by tag is saved under that tag, one by id under all of the
+  // image's tags. A manifest stored by LoadArchive is written back verbatim, so save then load
+  // keeps every digest. Images cannot be removed while a save runs.
+  absl::Status Save(const std::vector<std::string>& refs,
+                    const std::function<absl::Status(absl::string_view)>& sink);
+
+  // Points `target` ("name[:tag]") at the image `source` resolves to, moving it from another
+  // image if it had one. Writes a "tag" event.
+  absl::StatusOr<ImageRecord> Tag(const std::string& source, const std::string& target,
+                                  std::vector<EventRecord>* events = nullptr);
+
+  struct RemoveResult {
+    std::vector<std::string> untagged;  // "name:tag"
+    std::vector<std::string> deleted;   // image ids
+    int64_t reclaimed_bytes = 0;        // bytes of layers and blobs freed
+  };
+  // Like `docker rmi`: a tag of an image with several tags is only untagged; otherwise the image
+  // is untagged and deleted, with the layers and blobs no other image references. Refused
+  // (FailedPrecondition) while a container of any state uses the image, and for an id of an
+  // image with several tags, unless `force`: then the image loses its tags and, if a container
+  // still uses it, stays as an untagged image until that container is gone and it is pruned.
+  absl::StatusOr<RemoveResult> Remove(const std::string& ref, bool force,
+                                      std::vector<EventRecord>* events = nullptr);
+
+  // Deletes the untagged images (every image when `all`) that no container uses, then the
+  // layers and blobs nothing references any more.
+  absl::StatusOr<RemoveResult> Prune(bool all, std::vector<EventRecord>* events = nullptr);
+
+  // Startup sweep after a crash: layer rows no image uses, layer directories without a row
+  // (interrupted unpacks), blobs no row references and staging files are removed. Call before
+  // serving requests: it assumes no import, load or pull is running.
+  absl::Status Recover();
+
+  // Held shared by whoever makes a container from an image, from Resolve until the container's
+  // row is committed; Remove and Prune hold it exclusively, so an image cannot vanish under a
+  // container being created.
+  absl::Mutex& use_mu() { return use_mu_; }
 
   // "name[:tag]", "sha256:<hex>", or a hex id prefix (>= 4 chars). NotFound
   // `no such image: <ref>`; InvalidArgument when an id prefix is ambiguous.
@@ -73,10 +125,40 @@ class ImageStore {
                                            uint64_t* event_sequence)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
 
+  // Unpacks the layer blob into LayerDir(chain_id) unless a layer row and its directory exist;
+  // returns its unpacked size in bytes. Sets *created when it made the directory.
+  absl::StatusOr<int64_t> EnsureLayerDir(const std::string& chain_id, const std::string& blob_path,
+                                         bool* created) ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+  // Removes each blob that no row references and each layer dir without a layer row; used to
+  // undo what a failed import or load wrote, and after a removal.
+  void CollectGarbage(const std::vector<std::string>& blobs,
+                      const std::vector<std::string>& chain_ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+  // True when a row still needs the blob: a layer's tarball, an image's config or manifest.
+  absl::StatusOr<bool> BlobReferenced(const std::string& digest);
+  absl::StatusOr<bool> LayerRowExists(const std::string& chain_id);
+  absl::StatusOr<std::vector<ImageRecord>> LoadLocked(const std::string& archive_path,
+                                                      std::vector<EventRecord>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+  // What a removal freed: rows are gone, files are removed after the commit by FreeStorage.
+  struct Freed {
+    std::vector<std::string> chain_ids;
+    std::vector<std::string> blobs;
+    int64_t layer_bytes = 0;
+  };
+  // Inside a transaction: deletes the row of the untagged image `id` (with its "delete" event),
+  // then every layer row no image uses.
+  absl::Status DeleteImageRows(const std::string& id, Freed* freed,
+                               std::vector<EventRecord>* events);
+  absl::Status DeleteUnusedLayerRows(Freed* freed);
+  // Removes the directories and the unreferenced blobs `freed` names; returns the bytes freed.
+  int64_t FreeStorage(const Freed& freed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+
   Database* db_;
   std::string data_root_;
   std::string layers_root_;
   ContentStore content_;
+  absl::Mutex use_mu_ ABSL_ACQUIRED_BEFORE(busybox_mu_);
   absl::Mutex import_mu_;
   absl::Mutex busybox_mu_ ABSL_ACQUIRED_BEFORE(import_mu_);
 };

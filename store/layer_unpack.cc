@@ -309,7 +309,25 @@ class Unpacker {
       return absl::InvalidArgumentError(
           absl::StrCat("layer entry ", Quote(name), ": invalid whiteout"));
     }
-    // A whiteout hides an entry of a lower layer; an unpacked single layer has none to delete.
+    // Each layer is its own overlayfs lowerdir, so a whiteout is stored the way overlayfs reads
+    // it: a 0:0 character device in place of the hidden name (Documentation/filesystems/
+    // overlayfs.rst, "whiteouts and opaque directories"). An entry of this same layer with that
+    // name wins: the OCI spec lets a whiteout hide only lower layers' files, so an existing one
+    // is kept, and a later one replaces the device (ClearLeaf).
+    absl::StatusOr<UniqueFd> dir = OpenDir(components, components.size() - 1, true, name);
+    if (!dir.ok()) return dir.status();
+    std::string target(hidden);
+    struct stat st;
+    if (fstatat(dir->get(), target.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return absl::OkStatus();
+    if (errno != ENOENT) return Fail(errno, name, absl::StrCat("fstatat ", target));
+    if (mknodat(dir->get(), target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
+      // mknod needs CAP_MKNOD; an unprivileged unpack (tests) loses only the hiding.
+      if (errno == EPERM && !is_root_) {
+        spdlog::warn("unpack {}: cannot make whiteout {} (not root)", target_, name);
+        return absl::OkStatus();
+      }
+      return Fail(errno, name, absl::StrCat("mknodat whiteout ", target));
+    }
     return absl::OkStatus();
   }
 

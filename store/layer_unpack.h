@@ -18,9 +18,10 @@ absl::StatusOr<std::string> DiffIdOf(const std::string& blob_path);
 //    target_dir, and leaves are created with *at() calls and O_NOFOLLOW, so nothing is written
 //    through a symlink and nothing lands outside target_dir;
 //  - hard links may only point at earlier entries inside target_dir;
-//  - OCI whiteouts: `.wh.<name>` is skipped (nothing lower to delete in a single layer),
-//    `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory; a whiteout naming `.`, `..`
-//    or nothing is refused;
+//  - OCI whiteouts are turned into overlayfs' own form, as the layer is an overlay lowerdir:
+//    `.wh.<name>` becomes a 0:0 character device `<name>` (unless this layer has its own
+//    `<name>`), `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory; a whiteout naming
+//    `.`, `..` or nothing is refused. Without root both are skipped with a warning;
 //  - file data is streamed block by block (sparse holes stay holes), never preallocated from the
 //    size in the header.
 // Keeps mode (incl. setuid/setgid), uid/gid (when running as root), mtime and the xattrs of

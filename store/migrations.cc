@@ -62,6 +62,11 @@ CREATE TABLE events (
   attributes_json TEXT NOT NULL DEFAULT '{}'
 );
 )sql"},
+      {2, R"sql(
+-- sha256:<hex> of the image manifest blob as loaded, so a save writes it back byte for byte;
+-- '' when there is none (an import, or a manifest naming layer blobs stored under other digests).
+ALTER TABLE images ADD COLUMN manifest_digest TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return *kMigrations;
 }

@@ -19,8 +19,21 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_option("--cpus", options->cpus, "Number of CPUs (e.g. 0.5)");
   cmd->add_option("--pids-limit", options->pids_limit, "Maximum number of tasks (-1: unlimited)");
   cmd->add_flag("--read-only", options->read_only, "Mount the root filesystem read-only");
+  cmd->add_option("-v,--volume", options->volumes,
+                  "Bind-mount a host path: HOST:CONTAINER[:ro|rw|rslave|rprivate]")
+      ->allow_extra_args(false);
   cmd->add_option("--network", options->network,
                   "Network: none, host, bridge, container:NAME or a network name");
+  cmd->add_option("--security-opt", options->security_opts,
+                  "Security option: seccomp=unconfined, seccomp=FILE (a Docker-format profile), "
+                  "no-new-privileges[=true|false]")
+      ->allow_extra_args(false);
+  cmd->add_option("--cap-add", options->cap_add, "Add a capability (e.g. NET_ADMIN, or ALL)")
+      ->allow_extra_args(false);
+  cmd->add_option("--cap-drop", options->cap_drop, "Drop a capability (e.g. NET_RAW, or ALL)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--privileged", options->privileged,
+                "All capabilities and devices, no seccomp filter, no masked paths");
   cmd->add_flag("-i,--interactive", options->interactive, "Keep stdin open");
   cmd->add_flag("-t,--tty", options->tty, "Allocate a pseudo-TTY");
   cmd->add_option("IMAGE", options->image, "Image reference or id")->required();

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/services/status.h"
@@ -53,6 +57,39 @@ grpc::Status Unimplemented(const char* what) {
                       absl::StrCat(what, " is not implemented yet"));
 }
 
+// Spools the data messages of a client stream into a file under <data_root>/tmp: the store
+// reads an archive more than once. `data` extracts the bytes of one message (nullptr: not data).
+template <typename Message>
+absl::StatusOr<std::string> Spool(Engine* engine, grpc::ServerReader<Message>* reader,
+                                  absl::string_view prefix,
+                                  const std::function<const std::string*(const Message&)>& data) {
+  const std::string tmp_dir = engine->options().data_root + "/tmp";
+  if (auto s = store::MkdirAll(tmp_dir, 0700); !s.ok()) return s;
+  std::string path = absl::StrCat(tmp_dir, "/", prefix, "-XXXXXX");
+  linux::UniqueFd fd(mkostemp(path.data(), O_CLOEXEC));
+  if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("mkostemp ", path));
+  absl::Cleanup remove = [&] { unlink(path.c_str()); };
+  Message msg;
+  while (reader->Read(&msg)) {
+    const std::string* bytes = data(msg);
+    if (bytes == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, ": only data may follow the header"));
+    }
+    size_t off = 0;
+    while (off < bytes->size()) {
+      ssize_t n = write(fd.get(), bytes->data() + off, bytes->size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return absl::ErrnoToStatus(errno, absl::StrCat("write ", path));
+      }
+      off += static_cast<size_t>(n);
+    }
+  }
+  if (close(fd.Release()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("close ", path));
+  std::move(remove).Cancel();
+  return path;
+}
+
 }  // namespace
 
 grpc::Status ImagesService::Import(grpc::ServerContext*,
@@ -69,39 +106,72 @@ grpc::Status ImagesService::Import(grpc::ServerContext*,
                         "import: a reference NAME[:TAG] is required");
   }
   // Spooled to a file under the data root: the store reads it twice (digest, then unpack).
-  const std::string tmp_dir = engine_->options().data_root + "/tmp";
-  if (auto s = store::MkdirAll(tmp_dir, 0700); !s.ok()) return ToGrpc(s);
-  std::string path = tmp_dir + "/import-XXXXXX";
-  linux::UniqueFd fd(mkostemp(path.data(), O_CLOEXEC));
-  if (!fd) return ToGrpc(absl::ErrnoToStatus(errno, absl::StrCat("mkostemp ", path)));
-  absl::Cleanup remove = [&] { unlink(path.c_str()); };
-  while (reader->Read(&msg)) {
-    if (!msg.has_data()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "import: only data may follow the header");
-    }
-    const std::string& data = msg.data();
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ToGrpc(absl::ErrnoToStatus(errno, absl::StrCat("write ", path)));
-      }
-      off += static_cast<size_t>(n);
-    }
-  }
-  fd.Close();
+  auto path = Spool<v1::ImportImageRequest>(
+      engine_, reader, "import", [](const v1::ImportImageRequest& m) -> const std::string* {
+        return m.has_data() ? &m.data() : nullptr;
+      });
+  if (!path.ok()) return ToGrpc(path.status());
+  absl::Cleanup remove = [&] { unlink(path->c_str()); };
   std::vector<std::string> changes(header.changes().begin(), header.changes().end());
-  auto image = engine_->ImportImage(path, header.reference(), changes);
+  auto image = engine_->ImportImage(*path, header.reference(), changes);
   if (!image.ok()) return ToGrpc(image.status());
   ToProto(*image, resp->mutable_image());
   return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Load(grpc::ServerContext*, grpc::ServerReader<v1::LoadImageRequest>*,
-                                 v1::LoadImageResponse*) {
-  return Unimplemented("load of OCI layouts and docker archives");
+grpc::Status ImagesService::Load(grpc::ServerContext*,
+                                 grpc::ServerReader<v1::LoadImageRequest>* reader,
+                                 v1::LoadImageResponse* resp) {
+  auto path = Spool<v1::LoadImageRequest>(
+      engine_, reader, "load",
+      [](const v1::LoadImageRequest& m) -> const std::string* { return &m.data(); });
+  if (!path.ok()) return ToGrpc(path.status());
+  absl::Cleanup remove = [&] { unlink(path->c_str()); };
+  std::vector<store::EventRecord> events;
+  auto images = engine_->images()->LoadArchive(*path, &events);
+  if (!images.ok()) return ToGrpc(images.status());
+  engine_->PublishEvents(events);
+  for (const auto& image : *images) ToProto(image, resp->add_images());
+  return grpc::Status::OK;
+}
+
+grpc::Status ImagesService::Save(grpc::ServerContext* context, const v1::SaveImageRequest* req,
+                                 grpc::ServerWriter<v1::SaveImageChunk>* writer) {
+  if (req->images().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "save: at least one image is required");
+  }
+  std::vector<std::string> refs(req->images().begin(), req->images().end());
+  // libarchive hands over 10 KiB blocks; they are batched into messages of kSaveChunk bytes.
+  constexpr size_t kSaveChunk = 1 << 20;
+  v1::SaveImageChunk chunk;
+  auto flush = [&]() -> absl::Status {
+    if (chunk.data().empty()) return absl::OkStatus();
+    if (context->IsCancelled() || !writer->Write(chunk)) {
+      return absl::CancelledError("save: the client went away");
+    }
+    chunk.mutable_data()->clear();
+    return absl::OkStatus();
+  };
+  absl::Status status = engine_->images()->Save(refs, [&](absl::string_view bytes) {
+    chunk.mutable_data()->append(bytes.data(), bytes.size());
+    return chunk.data().size() >= kSaveChunk ? flush() : absl::OkStatus();
+  });
+  if (status.ok()) status = flush();
+  return ToGrpc(status);
+}
+
+grpc::Status ImagesService::Tag(grpc::ServerContext*, const v1::TagImageRequest* req,
+                                v1::TagImageResponse* resp) {
+  if (req->source().empty() || req->target().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "tag: a source image and a target name[:tag] are required");
+  }
+  std::vector<store::EventRecord> events;
+  auto image = engine_->images()->Tag(req->source(), req->target(), &events);
+  if (!image.ok()) return ToGrpc(image.status());
+  engine_->PublishEvents(events);
+  ToProto(*image, resp->mutable_image());
+  return grpc::Status::OK;
 }
 
 grpc::Status ImagesService::Pull(grpc::ServerContext*, const v1::PullImageRequest*,
@@ -125,14 +195,30 @@ grpc::Status ImagesService::Inspect(grpc::ServerContext*, const v1::InspectImage
   return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Remove(grpc::ServerContext*, const v1::RemoveImageRequest*,
-                                   v1::RemoveImageResponse*) {
-  return Unimplemented("image removal");
+grpc::Status ImagesService::Remove(grpc::ServerContext*, const v1::RemoveImageRequest* req,
+                                   v1::RemoveImageResponse* resp) {
+  if (req->image().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "rmi: an image is required");
+  }
+  std::vector<store::EventRecord> events;
+  auto result = engine_->images()->Remove(req->image(), req->force(), &events);
+  if (!result.ok()) return ToGrpc(result.status());
+  engine_->PublishEvents(events);
+  for (const auto& t : result->untagged) resp->add_untagged(t);
+  for (const auto& d : result->deleted) resp->add_deleted(d);
+  resp->set_reclaimed_bytes(result->reclaimed_bytes);
+  return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Prune(grpc::ServerContext*, const v1::PruneImagesRequest*,
-                                  v1::PruneImagesResponse*) {
-  return Unimplemented("image prune");
+grpc::Status ImagesService::Prune(grpc::ServerContext*, const v1::PruneImagesRequest* req,
+                                  v1::PruneImagesResponse* resp) {
+  std::vector<store::EventRecord> events;
+  auto result = engine_->images()->Prune(req->all(), &events);
+  if (!result.ok()) return ToGrpc(result.status());
+  engine_->PublishEvents(events);
+  for (const auto& d : result->deleted) resp->add_deleted(d);
+  resp->set_reclaimed_bytes(result->reclaimed_bytes);
+  return grpc::Status::OK;
 }
 
 }  // namespace kapsel::daemon

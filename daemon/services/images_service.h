@@ -12,6 +12,10 @@ class ImagesService final : public v1::Images::Service {
                       v1::ImportImageResponse*) override;
   grpc::Status Load(grpc::ServerContext*, grpc::ServerReader<v1::LoadImageRequest>*,
                     v1::LoadImageResponse*) override;
+  grpc::Status Save(grpc::ServerContext*, const v1::SaveImageRequest*,
+                    grpc::ServerWriter<v1::SaveImageChunk>*) override;
+  grpc::Status Tag(grpc::ServerContext*, const v1::TagImageRequest*,
+                   v1::TagImageResponse*) override;
   grpc::Status Pull(grpc::ServerContext*, const v1::PullImageRequest*,
                     grpc::ServerWriter<v1::PullImageProgress>*) override;
   grpc::Status List(grpc::ServerContext*, const v1::ListImagesRequest*,

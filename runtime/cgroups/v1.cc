@@ -223,8 +223,19 @@ class V1Manager : public Manager {
       if (auto s = Set("pids", path, "pids.max", v); !s.ok()) return s;
     }
     if (r.blkio_weight) {
-      if (auto s = Set("blkio", path, "blkio.weight", absl::StrCat(*r.blkio_weight)); !s.ok())
-        return s;
+      // blkio.weight belonged to CFQ, which left the kernel in 5.0; BFQ offers the same scale
+      // (runc falls back the same way). With neither, the weight cannot be honoured.
+      std::string dir = Dir("blkio", path);
+      const char* file = "blkio.weight";
+      if (!dir.empty() && access(absl::StrCat(dir, "/", file).c_str(), F_OK) != 0) {
+        file = "blkio.bfq.weight";
+        if (access(absl::StrCat(dir, "/", file).c_str(), F_OK) != 0) {
+          return absl::FailedPreconditionError(
+              "linux.resources.blockIO.weight: the host has no blkio.weight nor blkio.bfq.weight "
+              "(neither the CFQ nor the BFQ I/O scheduler is available)");
+        }
+      }
+      if (auto s = Set("blkio", path, file, absl::StrCat(*r.blkio_weight)); !s.ok()) return s;
     }
     for (const auto& h : r.hugepage_limits) {
       if (auto s = Set("hugetlb", path, absl::StrCat("hugetlb.", h.page_size, ".limit_in_bytes"),

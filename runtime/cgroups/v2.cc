@@ -181,7 +181,18 @@ class V2Manager : public Manager {
       }
     }
     if (r.blkio_weight) {
-      if (auto s = set("io.weight", absl::StrCat("default ", *r.blkio_weight)); !s.ok()) return s;
+      // BFQ's io.bfq.weight takes blkio weights [10, 1000] as they are; io.weight (blk-iocost)
+      // spans [1, 10000] and gets the linear conversion runc and crun use.
+      if (access(absl::StrCat(dir, "/io.bfq.weight").c_str(), F_OK) == 0) {
+        if (auto s = set("io.bfq.weight", absl::StrCat(*r.blkio_weight)); !s.ok()) return s;
+      } else if (access(absl::StrCat(dir, "/io.weight").c_str(), F_OK) == 0) {
+        uint64_t weight = 1 + (static_cast<uint64_t>(*r.blkio_weight) - 10) * 9999 / 990;
+        if (auto s = set("io.weight", absl::StrCat("default ", weight)); !s.ok()) return s;
+      } else {
+        return absl::FailedPreconditionError(
+            "linux.resources.blockIO.weight: the io controller has neither io.bfq.weight nor "
+            "io.weight here (no BFQ scheduler, no blk-iocost)");
+      }
     }
     if (!r.devices.empty()) {
       // No devices controller on v2: the allow-list is a BPF program attached to the cgroup.

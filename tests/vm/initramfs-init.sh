@@ -47,6 +47,34 @@ done
 /bin/busybox mount -t 9p -o "$opts" kapselrun /newroot/run/kapsel-vm || die "mount the kapselrun 9p share"
 [ -x /newroot/run/kapsel-vm/guest-init.sh ] || die "no guest-init.sh in the exchange share"
 
+# kapsel.root=initramfs (run-in-vm.sh --initramfs-root): stay on the initramfs, so that / is the
+# rootfs and pivot_root(2) fails with EINVAL, as on a system that runs from its initramfs. The
+# host's directories are bound one by one onto the rootfs, at their own paths, and stage 2 runs
+# from there: the same tools and build tree, but a root without a parent mount.
+if /bin/busybox grep -q 'kapsel.root=initramfs' /proc/cmdline; then
+  for d in usr etc var opt srv root home work; do
+    [ -d "/newroot/$d" ] && [ ! -L "/newroot/$d" ] || continue
+    /bin/busybox mkdir -p "/$d"
+    /bin/busybox mount --bind "/newroot/$d" "/$d" || die "bind /$d"
+  done
+  # Debian's merged /usr: /lib, /lib64 and /sbin are links into it; /bin stays busybox's, with
+  # bash added for stage 2.
+  for l in lib lib64 sbin; do
+    [ -L "/newroot/$l" ] && /bin/busybox ln -s "$(/bin/busybox readlink "/newroot/$l")" "/$l"
+  done
+  /bin/busybox ln -s /usr/bin/bash /bin/bash
+  /bin/busybox mkdir -p /tmp /var/tmp /run
+  for d in /tmp /var/tmp; do
+    /bin/busybox mount -t tmpfs -o mode=1777 tmpfs "$d" || die "tmpfs on $d"
+  done
+  /bin/busybox mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run || die "tmpfs on /run"
+  /bin/busybox mkdir -p /run/kapsel-vm
+  # A 9p tag mounts once: the exchange share moves over from where it was mounted above.
+  /bin/busybox mount --move /newroot/run/kapsel-vm /run/kapsel-vm || die "move the kapselrun share"
+  exec /run/kapsel-vm/guest-init.sh
+  die "cannot run stage 2 from the initramfs"
+fi
+
 for d in proc sys dev; do
   /bin/busybox mount --move "/$d" "/newroot/$d" || die "move /$d"
 done

@@ -11,6 +11,8 @@
 #   --timeout SECS  kill the VM after SECS seconds (default $KAPSEL_VM_TIMEOUT or 1800); exit 124.
 #   --verbose       also stream the guest's kernel console to stderr.
 #   --prepare       only fill the cache (kernel, modules, initramfs), do not boot.
+#   --initramfs-root  run the command with the initramfs as / (the host's directories bound onto
+#                   it), where pivot_root(2) fails with EINVAL; default: switch_root to the host's /.
 #
 # Environment: KAPSEL_VM_CACHE (cache dir, default /var/cache/kapsel-vm), KAPSEL_VM_KERNEL (a
 # kernel package version such as 6.1.0-57-amd64; default: what linux-image-amd64 depends on),
@@ -35,6 +37,7 @@ CPUS=${KAPSEL_VM_CPUS:-2}
 TIMEOUT=${KAPSEL_VM_TIMEOUT:-1800}
 VERBOSE=${KAPSEL_VM_VERBOSE:-0}
 PREPARE_ONLY=0
+INITRAMFS_ROOT=0
 RW_DIRS=()
 
 say() { echo "run-in-vm: $*" >&2; }
@@ -47,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) [[ $# -ge 2 ]] || die "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
     --verbose) VERBOSE=1; shift ;;
     --prepare) PREPARE_ONLY=1; shift ;;
+    --initramfs-root) INITRAMFS_ROOT=1; shift ;;
     --) shift; break ;;
     -*) die "unknown option $1" ;;
     *) break ;;
@@ -202,6 +206,7 @@ done
 # systemd.unified_cgroup_hierarchy=1 says the same to anything that asks systemd's way.
 # panic=-1 with -no-reboot: a guest panic (PID 1 dying) ends qemu at once.
 append="console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+[[ $INITRAMFS_ROOT -eq 0 ]] || append+=" kapsel.root=initramfs"
 
 # /dev/kvm on these machines is a PVM device that Debian's kernel cannot use: TCG.
 # ttyS0 = kernel console, into a file; ttyS1 = the command's output, to our stdout.

@@ -197,6 +197,61 @@ class FakeImages final : public v1::Images::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Load(grpc::ServerContext*, grpc::ServerReader<v1::LoadImageRequest>* reader,
+                    v1::LoadImageResponse* response) override {
+    v1::LoadImageRequest request;
+    std::string data;
+    while (reader->Read(&request)) data += request.data();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      data_ = data;
+    }
+    v1::Image* image = response->add_images();
+    image->set_id("sha256:" + std::string(64, 'c'));
+    image->add_tags("app:1");
+    image->add_tags("app:2");
+    response->add_images()->set_id("sha256:" + std::string(64, 'd'));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Save(grpc::ServerContext*, const v1::SaveImageRequest* request,
+                    grpc::ServerWriter<v1::SaveImageChunk>* writer) override {
+    if (request->images(0) == "nope") {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such image: nope");
+    }
+    v1::SaveImageChunk chunk;
+    for (const std::string& image : request->images()) {
+      chunk.set_data("archive of " + image + ";");
+      writer->Write(chunk);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Remove(grpc::ServerContext*, const v1::RemoveImageRequest* request,
+                      v1::RemoveImageResponse* response) override {
+    if (request->image() == "used" && !request->force()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "unable to remove image used (must be forced): container x uses it");
+    }
+    response->add_untagged(request->image() + ":latest");
+    if (request->force()) response->add_deleted("sha256:" + std::string(64, 'c'));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Tag(grpc::ServerContext*, const v1::TagImageRequest* request,
+                   v1::TagImageResponse*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    data_ = request->source() + " -> " + request->target();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Prune(grpc::ServerContext*, const v1::PruneImagesRequest* request,
+                     v1::PruneImagesResponse* response) override {
+    if (request->all()) response->add_deleted("sha256:" + std::string(64, 'd'));
+    response->set_reclaimed_bytes(request->all() ? 2'000'000 : 0);
+    return grpc::Status::OK;
+  }
+
   std::string data() {
     std::lock_guard<std::mutex> lock(mu_);
     return data_;
@@ -274,6 +329,11 @@ class CommandsTest : public ::testing::Test {
     RegisterInfo(app, ctx);
     RegisterImport(app, ctx);
     RegisterImages(app, ctx);
+    RegisterLoad(app, ctx);
+    RegisterSave(app, ctx);
+    RegisterTag(app, ctx);
+    RegisterRmi(app, ctx);
+    RegisterImage(app, ctx);
     RegisterRun(app, ctx);
     RegisterCreate(app, ctx);
     RegisterStart(app, ctx);
@@ -506,6 +566,56 @@ TEST_F(CommandsTest, ImportRejectsBadReference) {
   Result r = Execute({"import", path, "Bad:Ref"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("\"Bad:Ref\""), std::string::npos) << r.err;
+}
+
+TEST_F(CommandsTest, LoadStreamsTheArchiveAndListsTheTags) {
+  std::string path = dir_ + "/images.tar";
+  std::string content((1 << 20) + 7, 'y');
+  std::ofstream(path, std::ios::binary) << content;
+  Result r = Execute({"load", "-i", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Loaded image: app:1\nLoaded image: app:2\nLoaded image ID: sha256:" +
+                       std::string(64, 'd') + "\n");
+  EXPECT_EQ(images_.data(), content);
+  r = Execute({"load", "-i", dir_ + "/missing.tar"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("missing.tar"), std::string::npos) << r.err;
+}
+
+TEST_F(CommandsTest, SaveWritesTheFileOnlyOnSuccess) {
+  std::string path = dir_ + "/saved.tar";
+  Result r = Execute({"save", "-o", path, "app:1", "app:2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(path, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "archive of app:1;archive of app:2;");
+  std::string failed = dir_ + "/failed.tar";
+  r = Execute({"save", "-o", failed, "nope"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "kapselctl: no such image: nope\n");
+  EXPECT_NE(access(failed.c_str(), F_OK), 0);
+}
+
+TEST_F(CommandsTest, RmiTagAndPrune) {
+  Result r = Execute({"rmi", "web", "used"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.out, "Untagged: web:latest\n");
+  EXPECT_NE(r.err.find("must be forced"), std::string::npos) << r.err;
+  r = Execute({"rmi", "-f", "used"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Untagged: used:latest\nDeleted: sha256:" + std::string(64, 'c') + "\n");
+
+  r = Execute({"tag", "app:1", "other"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(images_.data(), "app:1 -> other:latest");
+  EXPECT_EQ(Execute({"tag", "app:1", "Bad:Ref"}).exit_code, 125);
+
+  r = Execute({"image", "prune"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Total reclaimed space: 0B\n");
+  r = Execute({"image", "prune", "-a"});
+  EXPECT_EQ(r.out, "Deleted Images:\ndeleted: sha256:" + std::string(64, 'd') +
+                       "\n\nTotal reclaimed space: 2MB\n");
 }
 
 TEST_F(CommandsTest, VersionShowsClientAndServer) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -308,6 +310,34 @@ TEST(BuildContainerSpecTest, ErrorsNameTheValue) {
     ASSERT_FALSE(spec.ok()) << c.expected;
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(spec.status().message().find(c.expected), std::string::npos) << spec.status();
+  }
+}
+
+TEST(ParseVolumeTest, HostContainerAndOptions) {
+  auto m = ParseVolume("/srv/data:/data");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->host_path(), "/srv/data");
+  EXPECT_EQ(m->container_path(), "/data");
+  EXPECT_FALSE(m->read_only());
+  EXPECT_TRUE(m->recursive());
+  m = ParseVolume("/srv:/srv:ro,rslave");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->read_only());
+  EXPECT_EQ(m->propagation(), "rslave");
+}
+
+TEST(ParseVolumeTest, BadVolumesNameTheProblem) {
+  for (const auto& [value, want] : std::vector<std::pair<std::string, std::string>>{
+           {"/a", "want HOST-PATH:CONTAINER-PATH"},
+           {"/a:/b:ro:x", "want HOST-PATH:CONTAINER-PATH"},
+           {"named:/data", "named volumes are not supported"},
+           {"/a:b", "container path must be absolute"},
+           {"/a:/b:z", "unknown option \"z\""},
+       }) {
+    auto m = ParseVolume(value);
+    ASSERT_FALSE(m.ok()) << value;
+    EXPECT_NE(m.status().message().find(want), std::string::npos) << m.status();
+    EXPECT_NE(m.status().message().find(value), std::string::npos) << m.status();
   }
 }
 

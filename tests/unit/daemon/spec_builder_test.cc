@@ -130,6 +130,55 @@ TEST_F(SpecBuilderTest, Resources) {
   EXPECT_EQ((*spec)["linux"]["resources"]["pids"]["limit"], 64);
 }
 
+TEST_F(SpecBuilderTest, VolumesBecomeBindMounts) {
+  v1::MountSpec* m = request_.add_mounts();
+  m->set_host_path("/tmp");
+  m->set_container_path("/data//in/");
+  m->set_recursive(true);
+  m->set_read_only(true);
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const json& last = (*spec)["mounts"].back();
+  EXPECT_EQ(last["destination"], "/data/in");
+  EXPECT_EQ(last["type"], "bind");
+  EXPECT_EQ(last["source"], "/tmp");
+  EXPECT_EQ(last["options"], json({"rbind", "ro", "rprivate"}));
+}
+
+TEST_F(SpecBuilderTest, BadVolumesAreRefusedWithTheReason) {
+  struct Case {
+    const char* host;
+    const char* container;
+    const char* want;
+  } cases[] = {
+      {"relative", "/data", "host path must be absolute"},
+      {"/nonexistent-kapsel-volume", "/data", "host path /nonexistent-kapsel-volume"},
+      {"/tmp", "data", "container path must be absolute"},
+      {"/tmp", "/data/../etc", "must not contain . or .."},
+      {"/tmp", "/", "cannot mount over /"},
+      {"/tmp", "/proc/sys", "cannot mount over /proc/sys"},
+  };
+  for (const Case& c : cases) {
+    request_.clear_mounts();
+    v1::MountSpec* m = request_.add_mounts();
+    m->set_host_path(c.host);
+    m->set_container_path(c.container);
+    auto spec = Build();
+    ASSERT_FALSE(spec.ok()) << c.host << ":" << c.container;
+    EXPECT_NE(spec.status().message().find(c.want), std::string::npos) << spec.status();
+  }
+  request_.clear_mounts();
+  for (int i = 0; i < 2; ++i) {
+    v1::MountSpec* m = request_.add_mounts();
+    m->set_host_path("/tmp");
+    m->set_container_path("/data");
+  }
+  auto spec = Build();
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("/data is mounted twice"), std::string::npos)
+      << spec.status();
+}
+
 TEST_F(SpecBuilderTest, BadRequestsNameTheField) {
   request_.mutable_resources()->set_memory_limit_bytes(1024);
   auto spec = Build();

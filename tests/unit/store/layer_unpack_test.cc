@@ -1,6 +1,7 @@
 #include "store/layer_unpack.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -223,15 +224,34 @@ TEST_F(UnpackTest, RefusesWhiteoutOfDotDot) {
   ExpectRefused(".wh...");
 }
 
-TEST_F(UnpackTest, WhiteoutsAreNotExtracted) {
+TEST_F(UnpackTest, WhiteoutsBecomeOverlayWhiteouts) {
   {
     TarBuilder t(tar());
-    t.Dir("a").File("a/.wh.gone", "").File("a/kept", "k").Dir("o").File("o/.wh..wh..opq", "");
+    t.Dir("a")
+        .File("a/.wh.gone", "")
+        .File("a/kept", "k")
+        .Dir("o")
+        .File("o/.wh..wh..opq", "")
+        .File("a/.wh.kept", "")
+        .File("a/.wh.later", "")
+        .File("a/later", "l");
   }
   absl::Status status = UnpackLayer(tar(), root());
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(ListNames(root() + "/a"), std::vector<std::string>{"kept"});
+  // This layer's own entries win over its whiteouts.
+  EXPECT_EQ(ReadFile(root() + "/a/kept"), "k");
+  EXPECT_EQ(ReadFile(root() + "/a/later"), "l");
   EXPECT_TRUE(ListNames(root() + "/o").empty());
+  // Linux >= 5.8 lets anyone make the 0:0 whiteout device; before, only root could.
+  if (geteuid() == 0 || Exists(root() + "/a/gone")) {
+    EXPECT_EQ(ListNames(root() + "/a"), (std::vector<std::string>{"gone", "kept", "later"}));
+    struct stat st;
+    ASSERT_EQ(lstat((root() + "/a/gone").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_rdev, makedev(0, 0));
+  } else {
+    EXPECT_EQ(ListNames(root() + "/a"), (std::vector<std::string>{"kept", "later"}));
+  }
   if (geteuid() == 0) {
     char value[8] = {};
     ssize_t n = getxattr((root() + "/o").c_str(), "trusted.overlay.opaque", value, sizeof(value));
