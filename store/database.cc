@@ -236,4 +236,19 @@ absl::Status Database::Migrate() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> QueryColumn(Database* db, absl::string_view sql,
+                                                     const std::string* arg) {
+  absl::StatusOr<Statement> stmt = db->Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  if (arg != nullptr) stmt->Bind(1, *arg);
+  std::vector<std::string> out;
+  while (true) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(stmt->ColumnText(0));
+  }
+  return out;
+}
+
 }  // namespace kapsel::store

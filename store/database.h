@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -108,5 +109,10 @@ class Database {
   std::unique_ptr<sqlite3, ConnDeleter> conn_;
   int tx_depth_ = 0;  // guarded by mu_
 };
+
+// The first column of every row of `sql`, as text; `arg`, when given, is bound to its one
+// parameter.
+absl::StatusOr<std::vector<std::string>> QueryColumn(Database* db, absl::string_view sql,
+                                                     const std::string* arg = nullptr);
 
 }  // namespace kapsel::store

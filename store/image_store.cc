@@ -25,22 +25,6 @@
 namespace kapsel::store {
 namespace {
 
-// The first column of every row of `sql`, with `arg` bound to its one parameter.
-absl::StatusOr<std::vector<std::string>> Column(Database* db, absl::string_view sql,
-                                                const std::string& arg) {
-  absl::StatusOr<Statement> stmt = db->Prepare(sql);
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, arg);
-  std::vector<std::string> out;
-  while (true) {
-    absl::StatusOr<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(stmt->ColumnText(0));
-  }
-  return out;
-}
-
 using ::kapsel::linux::UniqueFd;
 
 constexpr size_t kMinIdPrefix = 4;
@@ -269,7 +253,7 @@ absl::StatusOr<ImageRecord> ImageStore::ImportLocked(const std::string& tar_path
 
 absl::StatusOr<std::vector<std::string>> ImageStore::MatchIds(absl::string_view where,
                                                               const std::string& arg) {
-  return Column(db_, absl::StrCat("SELECT id FROM images WHERE ", where, " LIMIT 2"), arg);
+  return QueryColumn(db_, absl::StrCat("SELECT id FROM images WHERE ", where, " LIMIT 2"), &arg);
 }
 
 absl::StatusOr<ImageRecord> ImageStore::Load(const std::string& id) {
@@ -289,12 +273,12 @@ absl::StatusOr<ImageRecord> ImageStore::Load(const std::string& id) {
     image.created_at = stmt->ColumnInt64(1);
     image.size_bytes = stmt->ColumnInt64(2);
   }
-  auto tags = Column(
-      db_, "SELECT name || ':' || tag FROM image_tags WHERE image_id = ? ORDER BY name, tag", id);
+  auto tags = QueryColumn(
+      db_, "SELECT name || ':' || tag FROM image_tags WHERE image_id = ? ORDER BY name, tag", &id);
   if (!tags.ok()) return tags.status();
   image.tags = *std::move(tags);
   auto chain_ids =
-      Column(db_, "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx", id);
+      QueryColumn(db_, "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx", &id);
   if (!chain_ids.ok()) return chain_ids.status();
   image.chain_ids = *std::move(chain_ids);
   return image;

@@ -27,22 +27,6 @@ namespace {
 
 using ::kapsel::linux::UniqueFd;
 
-// Every row of a one-column query with one bound text parameter (none when `arg` is null).
-absl::StatusOr<std::vector<std::string>> Strings(Database* db, absl::string_view sql,
-                                                 const std::string* arg = nullptr) {
-  absl::StatusOr<Statement> stmt = db->Prepare(sql);
-  if (!stmt.ok()) return stmt.status();
-  if (arg != nullptr) stmt->Bind(1, *arg);
-  std::vector<std::string> out;
-  while (true) {
-    absl::StatusOr<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(stmt->ColumnText(0));
-  }
-  return out;
-}
-
 absl::Status RemoveTag(Database* db, const ImageReference& ref) {
   absl::StatusOr<Statement> stmt = db->Prepare("DELETE FROM image_tags WHERE name = ? AND tag = ?");
   if (!stmt.ok()) return stmt.status();
@@ -64,7 +48,7 @@ absl::Status AppendEvent(Database* db, const std::string& type, const std::strin
 // Removes every tag of image `id`, with an "untag" event each; appends them to *untagged.
 absl::Status UntagAll(Database* db, const std::string& id, std::vector<std::string>* untagged,
                       std::vector<EventRecord>* events) {
-  absl::StatusOr<std::vector<std::string>> tags = Strings(
+  absl::StatusOr<std::vector<std::string>> tags = QueryColumn(
       db, "SELECT name || ':' || tag FROM image_tags WHERE image_id = ? ORDER BY name, tag", &id);
   if (!tags.ok()) return tags.status();
   absl::StatusOr<Statement> stmt = db->Prepare("DELETE FROM image_tags WHERE image_id = ?");
@@ -108,7 +92,7 @@ absl::Status ImageStore::DeleteUnusedLayerRows(Freed* freed) {
 absl::Status ImageStore::DeleteImageRows(const std::string& id, Freed* freed,
                                          std::vector<EventRecord>* events) {
   absl::StatusOr<std::vector<std::string>> manifest =
-      Strings(db_, "SELECT manifest_digest FROM images WHERE id = ?", &id);
+      QueryColumn(db_, "SELECT manifest_digest FROM images WHERE id = ?", &id);
   if (!manifest.ok()) return manifest.status();
   // image_layers rows go with the image (ON DELETE CASCADE).
   absl::StatusOr<Statement> stmt = db_->Prepare("DELETE FROM images WHERE id = ?");
@@ -201,11 +185,11 @@ absl::StatusOr<ImageStore::RemoveResult> ImageStore::Remove(const std::string& r
                        " (must be forced): image is referenced in multiple repositories"));
     }
     // Containers of any state count: a stopped one can be started again.
-    absl::StatusOr<std::vector<std::string>> users =
-        Strings(db_,
-                "SELECT substr(id, 1, 12) || ' (' || name || ', ' || state || ')' FROM containers"
-                " WHERE image_id = ? ORDER BY created_at LIMIT 1",
-                &image->id);
+    absl::StatusOr<std::vector<std::string>> users = QueryColumn(
+        db_,
+        "SELECT substr(id, 1, 12) || ' (' || name || ', ' || state || ')' FROM containers"
+        " WHERE image_id = ? ORDER BY created_at LIMIT 1",
+        &image->id);
     if (!users.ok()) return users.status();
     if (!users->empty() && !force) {
       return absl::FailedPreconditionError(absl::StrCat("unable to remove image ", ref,
@@ -239,7 +223,7 @@ absl::StatusOr<ImageStore::RemoveResult> ImageStore::Prune(bool all,
     result = RemoveResult();
     freed = Freed();
     appended.clear();
-    absl::StatusOr<std::vector<std::string>> ids = Strings(
+    absl::StatusOr<std::vector<std::string>> ids = QueryColumn(
         db_, absl::StrCat(
                  "SELECT id FROM images i"
                  " WHERE NOT EXISTS (SELECT 1 FROM containers c WHERE c.image_id = i.id)",
