@@ -34,5 +34,13 @@ int main(int argc, char** argv) {
   kc::RegisterInspect(app, ctx);
   kc::RegisterRm(app, ctx);
   kc::RegisterEvents(app, ctx);
+  kc::RegisterMount(app, ctx);
+  kc::RegisterPause(app, ctx);
+  kc::RegisterUnpause(app, ctx);
+  kc::RegisterRestart(app, ctx);
+  kc::RegisterRename(app, ctx);
+  kc::RegisterUpdate(app, ctx);
+  kc::RegisterStats(app, ctx);
+  kc::RegisterTop(app, ctx);
   return kc::RunApp(app, ctx, std::vector<std::string>(argv + 1, argv + argc));
 }

@@ -426,7 +426,22 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
   if (!options.entrypoint.empty()) spec.add_entrypoint(options.entrypoint);
   for (const std::string& arg : options.command) spec.add_cmd(arg);
 
-  absl::StatusOr<std::vector<std::string>> vars = ParseEnvVars(options.env, env);
+  // --env-file lines first, so that -e overrides them (as in docker).
+  std::vector<std::string> env_args;
+  for (const std::string& path : options.env_files) {
+    absl::StatusOr<std::string> text = files(path);
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--env-file ", path, ": ", text.status().message()));
+    }
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      if (line.empty() || line.front() == '#') continue;
+      env_args.emplace_back(line);
+    }
+  }
+  env_args.insert(env_args.end(), options.env.begin(), options.env.end());
+  absl::StatusOr<std::vector<std::string>> vars = ParseEnvVars(env_args, env);
   if (!vars.ok()) return vars.status();
   for (std::string& var : *vars) spec.add_env(std::move(var));
 
@@ -476,7 +491,18 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
   }
   security->set_privileged(options.privileged);
 
-  kapsel::v1::Resources* resources = spec.mutable_resources();
+  if (auto s = ParseResourceFlags(options, spec.mutable_resources()); !s.ok()) return s;
+  spec.set_restart_policy(options.restart);
+  if (!options.stop_signal.empty()) {
+    absl::StatusOr<std::string> signal = NormalizeSignal(options.stop_signal);
+    if (!signal.ok()) return signal.status();
+    spec.set_stop_signal(*signal);
+  }
+  if (options.stop_timeout >= 0) spec.set_stop_timeout_seconds(options.stop_timeout);
+  return spec;
+}
+
+absl::Status ParseResourceFlags(const ResourceFlags& options, kapsel::v1::Resources* resources) {
   if (!options.memory.empty()) {
     absl::StatusOr<int64_t> bytes = ParseMemorySize(options.memory);
     if (!bytes.ok()) return bytes.status();
@@ -511,7 +537,13 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
                      ": want a positive number, or -1 for unlimited"));
   }
   resources->set_pids_limit(options.pids_limit > 0 ? options.pids_limit : 0);
-  return spec;
+  if (options.cpu_shares < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid cpu shares ", options.cpu_shares, ": must not be negative"));
+  }
+  resources->set_cpu_shares(static_cast<uint64_t>(options.cpu_shares));
+  resources->set_cpuset_cpus(options.cpuset_cpus);
+  return absl::OkStatus();
 }
 
 }  // namespace kapsel::client

@@ -72,7 +72,20 @@ absl::Status ParseSecurityOpt(absl::string_view opt, const FileReader& files,
 absl::StatusOr<double> ParseCpus(absl::string_view value);
 
 // The flags shared by `run` and `create`, as the command line gave them.
-struct ContainerOptions {
+// The resource limit flags of run, create and update, unparsed.
+struct ResourceFlags {
+  std::string memory;       // -m, unparsed
+  std::string memory_swap;  // --memory-swap, unparsed: memory + swap, -1 for unlimited
+  std::string cpus;         // --cpus, unparsed
+  int64_t cpu_shares = 0;   // --cpu-shares, relative weight; 0 = unset
+  std::string cpuset_cpus;  // --cpuset-cpus, e.g. 0-1
+  int64_t pids_limit = 0;   // tasks; 0 or -1 = unlimited
+};
+
+// Checks the flags and fills the limits they set.
+absl::Status ParseResourceFlags(const ResourceFlags& flags, kapsel::v1::Resources* resources);
+
+struct ContainerOptions : ResourceFlags {
   std::string image;
   std::vector<std::string> command;  // everything after the image
   std::string name;
@@ -82,10 +95,6 @@ struct ContainerOptions {
   std::string hostname;
   std::string user;
   std::string entrypoint;
-  std::string memory;       // -m, unparsed
-  std::string memory_swap;  // --memory-swap, unparsed: memory + swap, -1 for unlimited
-  std::string cpus;         // --cpus, unparsed
-  int64_t pids_limit = 0;   // tasks; 0 or -1 = unlimited
   std::string network;
   std::vector<std::string> volumes;  // -v, unparsed
   bool auto_remove = false;
@@ -96,6 +105,10 @@ struct ContainerOptions {
   std::vector<std::string> cap_add;        // capability names, checked by the daemon
   std::vector<std::string> cap_drop;
   bool privileged = false;
+  std::string restart;                 // --restart, checked by the daemon
+  std::string stop_signal;             // --stop-signal
+  int stop_timeout = -1;               // --stop-timeout seconds; -1 = unset
+  std::vector<std::string> env_files;  // --env-file: KEY=VALUE lines, # comments
 };
 
 // Parses -v HOST:CONTAINER[:OPTIONS], OPTIONS a comma-separated list of ro, rw, private,

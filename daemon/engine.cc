@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "absl/cleanup/cleanup.h"
@@ -24,7 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "daemon/atomic_file.h"
+#include "daemon/engine_internal.h"
 #include "daemon/exit_record.h"
+#include "daemon/lifecycle_policy.h"
 #include "daemon/log_format.h"
 #include "daemon/oci_spec_builder.h"
 #include "google/protobuf/util/json_util.h"
@@ -39,6 +40,9 @@ extern char** environ;
 namespace kapsel::daemon {
 namespace {
 
+using internal::CgroupOf;
+using internal::IsActive;
+using internal::SpecOf;
 using store::ContainerRecord;
 using store::EventRecord;
 
@@ -98,13 +102,6 @@ uint64_t ProcessStartTime(pid_t pid) {
   return v;
 }
 
-bool IsActive(const std::string& state) { return state == "running" || state == "paused"; }
-
-const std::regex& NamePattern() {
-  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$");
-  return kName;
-}
-
 }  // namespace
 
 std::optional<int> ExitCodeOf(const absl::Status& status) {
@@ -144,7 +141,9 @@ absl::Status Engine::Init() {
   if (!cgroups.ok()) return cgroups.status();
   cgroups_ = *std::move(cgroups);
   if (auto s = supervisor_.Start(); !s.ok()) return s;
-  return Reconcile();
+  if (auto s = Reconcile(); !s.ok()) return s;
+  StartWithDaemon();
+  return absl::OkStatus();
 }
 
 void Engine::Shutdown() { supervisor_.Stop(); }
@@ -177,15 +176,25 @@ absl::Status Engine::Commit(const ContainerRecord& rec, EventRecord event) {
   return CommitEvents([&] { return containers_.Update(rec); }, {std::move(event)});
 }
 
-absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
-  if (spec.image().empty()) return absl::InvalidArgumentError("image: must be given");
+absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request) {
+  if (request.image().empty()) return absl::InvalidArgumentError("image: must be given");
+  v1::ContainerSpec spec = request;
+  auto policy = ParseRestartPolicy(spec.restart_policy());
+  if (!policy.ok()) return policy.status();
+  if (policy->kind != RestartPolicy::Kind::kNo && spec.auto_remove()) {
+    return absl::InvalidArgumentError(
+        "conflicting options: a restart policy and --rm (auto-remove) exclude each other");
+  }
+  if (spec.has_stop_timeout_seconds() && spec.stop_timeout_seconds() < 0) {
+    return absl::InvalidArgumentError("stop-timeout: must not be negative");
+  }
   // Until the container row is committed, rmi and prune must not take the image away.
   absl::ReaderMutexLock image_use(&images_->use_mu());
   auto image = images_->Resolve(spec.image());
   if (!image.ok()) return image.status();
   std::string name = spec.name();
   if (!name.empty()) {
-    if (!std::regex_match(name, NamePattern())) {
+    if (!ValidContainerName(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("name \"", name, "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
     }
@@ -195,6 +204,13 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& spec) {
     }
   }
   const nlohmann::json image_config = image->config.value("config", nlohmann::json::object());
+  // The stop signal is fixed at create: the request's, else the image's StopSignal, else TERM.
+  if (spec.stop_signal().empty()) {
+    spec.set_stop_signal(image_config.value("StopSignal", std::string("SIGTERM")));
+  }
+  if (auto sig = ParseSignal(spec.stop_signal()); !sig.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("stop-signal: ", sig.status().message()));
+  }
   if (ResolveCommand(spec, image_config).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("no command specified: image ", spec.image(), " has no Cmd or Entrypoint"));
@@ -276,6 +292,13 @@ absl::Status Engine::Start(const std::string& ref) {
   absl::MutexLock lock(ContainerLock(found->id));
   auto rec = containers_.Get(found->id);
   if (!rec.ok()) return rec.status();
+  // A start by hand begins a new run for the restart policy.
+  rec->restart_count = 0;
+  rec->stopped_by_user = false;
+  {
+    absl::MutexLock exit_lock(&exit_mu_);
+    restarting_.erase(rec->id);
+  }
   return StartLocked(*std::move(rec));
 }
 
@@ -297,6 +320,8 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
     if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
   }
 
+  // Mounts added while it ran (AddMount) come back with it (engine_mounts.cc).
+  if (auto s = ApplyAddedMountsToConfig(rec.id); !s.ok()) return s;
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;
   unlink(absl::StrCat(shim_dir, "/", shim::kExitRecordFile).c_str());
@@ -443,9 +468,10 @@ void Engine::OnShimExit(const std::string& id, int pidfd) {
     uint64_t reported = DisarmOomWatch(id);
     if (exit.oom_killed && reported == 0) EmitOom(id, 1);
     RecordExit(*rec, exit);
-    v1::ContainerSpec spec;
-    if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok())
-      auto_remove = spec.auto_remove();
+    auto_remove = SpecOf(*rec).auto_remove();
+    if (!auto_remove) {
+      if (auto exited = containers_.Get(id); exited.ok()) MaybeScheduleRestart(*exited);
+    }
   }
   NotifyExit(id);
   if (auto_remove) {
@@ -490,7 +516,7 @@ void Engine::RecordExit(ContainerRecord rec, const ExitInfo& exit) {
 
 void Engine::ArmOomWatch(const ContainerRecord& rec) {
   if (!cgroups_) return;
-  auto watch = runtime::OomWatch::Open(*cgroups_, absl::StrCat("kapsel/", rec.id));
+  auto watch = runtime::OomWatch::Open(*cgroups_, CgroupOf(rec.id));
   if (!watch.ok()) {
     spdlog::warn("no OOM watch for {}: {}", rec.id.substr(0, 12),
                  std::string(watch.status().message()));
@@ -622,9 +648,7 @@ void Engine::Detach(const std::string& id) {
   }
   auto rec = containers_.Get(id);
   if (!rec.ok() || IsActive(rec->state) || rec->state == "created") return;
-  v1::ContainerSpec spec;
-  if (google::protobuf::util::JsonStringToMessage(rec->spec_json, &spec).ok() &&
-      spec.auto_remove()) {
+  if (SpecOf(*rec).auto_remove()) {
     if (auto s = Remove(id, false); !s.ok() && !absl::IsNotFound(s)) {
       spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), std::string(s.message()));
     }
@@ -641,7 +665,17 @@ absl::Status Engine::KillLocked(const ContainerRecord& rec, int signal) {
       return absl::OkStatus();  // already gone; the exit is on its way
     return pidfd.status();
   }
-  return linux::PidfdSendSignal(pidfd->get(), signal);
+  if (auto s = linux::PidfdSendSignal(pidfd->get(), signal); !s.ok()) return s;
+  // A frozen process acts on its signal only once thawed (as Docker does for kill and stop).
+  if (rec.state == "paused") {
+    if (auto s = cgroups_->Freeze(CgroupOf(rec.id), false); !s.ok()) return s;
+    ContainerRecord thawed = rec;
+    thawed.state = "running";
+    EventRecord e;
+    e.type = "unpause";
+    if (auto s = Commit(thawed, e); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Engine::Kill(const std::string& ref, int signal) {
@@ -668,14 +702,30 @@ absl::Status Engine::Kill(const std::string& ref, int signal) {
 absl::Status Engine::Stop(const std::string& ref, int timeout_seconds) {
   auto found = containers_.Resolve(ref);
   if (!found.ok()) return found.status();
-  if (!IsActive(found->state)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", found->name, " is not running"));
-  }
-  if (timeout_seconds < 0) timeout_seconds = 10;
+  const v1::ContainerSpec spec = SpecOf(*found);
+  int stop_signal = ParseSignal(spec.stop_signal()).value_or(SIGTERM);
+  if (spec.stop_signal().empty()) stop_signal = SIGTERM;
+  if (timeout_seconds < 0)
+    timeout_seconds = spec.has_stop_timeout_seconds() ? spec.stop_timeout_seconds() : 10;
   {
     absl::MutexLock lock(ContainerLock(found->id));
-    if (auto s = KillLocked(*found, SIGTERM); !s.ok()) return s;
+    auto rec = containers_.Get(found->id);
+    if (!rec.ok()) return rec.status();
+    bool pending_restart = false;
+    {
+      absl::MutexLock exit_lock(&exit_mu_);
+      pending_restart = restarting_.erase(rec->id) > 0;
+    }
+    if (!IsActive(rec->state) && !pending_restart) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", rec->name, " is not running"));
+    }
+    // The restart policy leaves a container the user stopped alone.
+    rec->stopped_by_user = true;
+    if (auto s = containers_.Update(*rec); !s.ok()) return s;
+    if (IsActive(rec->state)) {
+      if (auto s = KillLocked(*rec, stop_signal); !s.ok()) return s;
+    }
   }
   if (!WaitForExit(found->id, absl::Seconds(timeout_seconds))) {
     absl::MutexLock lock(ContainerLock(found->id));
@@ -718,7 +768,11 @@ absl::Status Engine::Remove(const std::string& ref, bool force) {
     {
       absl::MutexLock lock(ContainerLock(found->id));
       auto rec = containers_.Get(found->id);
-      if (rec.ok() && IsActive(rec->state)) (void)KillLocked(*rec, SIGKILL);
+      if (rec.ok() && IsActive(rec->state)) {
+        rec->stopped_by_user = true;
+        (void)containers_.Update(*rec);
+        (void)KillLocked(*rec, SIGKILL);
+      }
     }
     if (!WaitForExit(found->id, absl::Seconds(30))) {
       return absl::DeadlineExceededError(
@@ -736,7 +790,7 @@ absl::Status Engine::CleanupFilesystem(const std::string& id) {
   result.Update(store::UnmountOverlay(ContainerDir(id)));
   if (result.ok()) result.Update(store::RemoveTree(ContainerDir(id)));
   result.Update(store::RemoveTree(ShimDir(id)));
-  if (cgroups_) result.Update(cgroups_->Destroy(absl::StrCat("kapsel/", id)));
+  if (cgroups_) result.Update(cgroups_->Destroy(CgroupOf(id)));
   return result;
 }
 

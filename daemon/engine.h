@@ -39,6 +39,17 @@ struct EngineOptions {
   std::string shim_path;  // the kapsel-shim binary
 };
 
+// One process of a running container, as the host sees it (top).
+struct ProcessInfo {
+  int pid = 0;
+  int ppid = 0;
+  uint32_t uid = 0;
+  std::string state;
+  uint64_t cpu_time_nanos = 0;
+  uint64_t rss_bytes = 0;
+  std::vector<std::string> args;
+};
+
 struct ExitInfo {
   int exit_code = 0;
   int signal = 0;
@@ -72,6 +83,19 @@ class Engine {
   absl::StatusOr<store::ContainerRecord> Get(const std::string& ref);
   absl::StatusOr<std::vector<store::ContainerRecord>> List();
 
+  // Lifecycle beyond create/start/stop (engine_lifecycle.cc).
+  // Freezes every process of a running container (cgroup freezer); Unpause thaws them.
+  absl::Status Pause(const std::string& ref);
+  absl::Status Unpause(const std::string& ref);
+  // Stop (when running) then start; timeout_seconds < 0: the container's stop timeout.
+  absl::Status Restart(const std::string& ref, int timeout_seconds);
+  absl::Status Rename(const std::string& ref, const std::string& new_name);
+  // Changes the limits given (non-zero fields) of a container, live when it runs; a later start
+  // keeps them.
+  absl::Status Update(const std::string& ref, const v1::Resources& resources);
+  absl::StatusOr<runtime::cgroups::Stats> Stats(const std::string& ref);
+  absl::StatusOr<std::vector<ProcessInfo>> Top(const std::string& ref);
+
   // An eventfd that becomes readable once container `id` is no longer running.
   absl::StatusOr<linux::UniqueFd> ExitNotifier(const std::string& id);
   // While attached, an auto-remove container is kept after its exit; Detach removes it then.
@@ -92,7 +116,20 @@ class Engine {
   store::ImageStore* images() { return images_; }
   store::Database* db() { return db_; }
 
+  // Bind mounts added to a running container (engine_mounts.cc). The host path is opened here
+  // with open_tree and attached inside the container's mount namespace by `kapsel-shim
+  // mount-add`; each mount is recorded in SQLite, with a "mount" event, and re-applied when the
+  // container starts again.
+  absl::Status AddMount(const std::string& ref, const v1::MountSpec& mount);
+  // Detaches the mount (when the container runs) and forgets it. Returns true when it was busy
+  // and was detached lazily.
+  absl::StatusOr<bool> RemoveMount(const std::string& ref, const std::string& container_path);
+  // In the order they were added.
+  absl::StatusOr<std::vector<v1::MountSpec>> ListMounts(const std::string& ref);
+
  private:
+  // Called by StartLocked: puts the added mounts into config.json's mounts (engine_mounts.cc).
+  absl::Status ApplyAddedMountsToConfig(const std::string& id);
   absl::Mutex* ContainerLock(const std::string& id);
   // Writes the record and an event in one transaction, then publishes the event.
   absl::Status Commit(const store::ContainerRecord& rec, store::EventRecord event);
@@ -114,6 +151,11 @@ class Engine {
   void NotifyExit(const std::string& id);
   bool WaitForExit(const std::string& id, absl::Duration timeout);
   absl::Status Reconcile();
+  // Restart policies (engine_lifecycle.cc): after an exit, start again after a back-off when the
+  // policy says so; at daemon start, bring back the always and unless-stopped containers.
+  void MaybeScheduleRestart(const store::ContainerRecord& rec);
+  void OnRestartTimer(const std::string& id);
+  void StartWithDaemon();
   absl::Status CleanupFilesystem(const std::string& id);
 
   const EngineOptions options_;
@@ -139,6 +181,8 @@ class Engine {
   absl::CondVar exit_cv_;
   std::map<std::string, std::vector<int>> exit_fds_ ABSL_GUARDED_BY(exit_mu_);
   std::set<std::string> attached_ ABSL_GUARDED_BY(exit_mu_);
+  // Containers that exited and wait out their restart back-off.
+  std::set<std::string> restarting_ ABSL_GUARDED_BY(exit_mu_);
 };
 
 }  // namespace kapsel::daemon

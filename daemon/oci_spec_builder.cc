@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "daemon/bind_mount_check.h"
 #include "daemon/security_options.h"
 
 namespace kapsel::daemon {
@@ -59,47 +60,20 @@ bool LookupEntry(const std::string& file, const std::string& name,
   return false;
 }
 
-// The bind mounts of -v. Checked here, before anything is made: an absolute host path that
-// exists, an absolute container path that is neither / nor under /proc (a bind over procfs files
-// would undo the masked paths), no . or .. components, each destination once.
+// The bind mounts of -v, checked before anything is made (CheckBindMount), each destination once.
 absl::StatusOr<json> VolumeMounts(const v1::ContainerSpec& req) {
   json out = json::array();
   std::set<std::string> seen;
   for (const v1::MountSpec& m : req.mounts()) {
     const std::string& host = m.host_path();
     std::string where = absl::StrCat("volume ", host, ":", m.container_path());
-    if (host.empty() || host.front() != '/') {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": the host path must be absolute"));
-    }
-    struct stat st;
-    if (stat(host.c_str(), &st) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat(where, ": host path ", host));
-    }
-    if (m.container_path().empty() || m.container_path().front() != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": the container path must be absolute"));
-    }
-    std::vector<std::string> parts = absl::StrSplit(m.container_path(), '/', absl::SkipEmpty());
-    for (const std::string& part : parts) {
-      if (part == "." || part == "..") {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": the container path must not contain . or .."));
-      }
-    }
-    std::string dest = absl::StrCat("/", absl::StrJoin(parts, "/"));
-    if (dest == "/" || dest == "/proc" || absl::StartsWith(dest, "/proc/")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": cannot mount over ", dest, " in the container"));
-    }
+    absl::StatusOr<std::string> checked = CheckBindMount(m, where);
+    if (!checked.ok()) return checked.status();
+    const std::string& dest = *checked;
     if (!seen.insert(dest).second) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", dest, " is mounted twice"));
     }
     const std::string& propagation = m.propagation();
-    if (!propagation.empty() && propagation != "private" && propagation != "rprivate" &&
-        propagation != "slave" && propagation != "rslave") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": unknown propagation \"", propagation, "\""));
-    }
     out.push_back({{"destination", dest},
                    {"type", "bind"},
                    {"source", host},
@@ -208,6 +182,29 @@ std::string ResolvConf(const std::string& host_resolv_conf) {
     absl::StrAppend(&out, line, "\n");
   }
   return out;
+}
+
+absl::StatusOr<json> ResourceLimitsJson(const v1::Resources& r) {
+  json resources = json::object();
+  if (r.memory_limit_bytes() < 0) return absl::InvalidArgumentError("memory: must not be negative");
+  if (r.memory_limit_bytes() > 0) {
+    if (r.memory_limit_bytes() < 6 * 1024 * 1024) {
+      return absl::InvalidArgumentError("memory: the minimum limit is 6MB");
+    }
+    resources["memory"]["limit"] = r.memory_limit_bytes();
+    // Docker's default: swap equal to the memory limit unless given (memory + swap = 2 x limit).
+    if (r.memory_swap_bytes() != 0) resources["memory"]["swap"] = r.memory_swap_bytes();
+  }
+  if (r.cpus() < 0) return absl::InvalidArgumentError("cpus: must not be negative");
+  if (r.cpus() > 0) {
+    resources["cpu"]["period"] = 100000;
+    resources["cpu"]["quota"] = static_cast<int64_t>(std::llround(r.cpus() * 100000));
+  }
+  if (r.cpu_shares() > 0) resources["cpu"]["shares"] = r.cpu_shares();
+  if (!r.cpuset_cpus().empty()) resources["cpu"]["cpus"] = r.cpuset_cpus();
+  if (r.pids_limit() < 0) return absl::InvalidArgumentError("pids-limit: must not be negative");
+  if (r.pids_limit() > 0) resources["pids"]["limit"] = r.pids_limit();
+  return resources;
 }
 
 absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
@@ -333,29 +330,18 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
                                  {{"type", "mount"}},
                                  {{"type", "uts"}},
                                  {{"type", "ipc"}},
-                                 {{"type", "network"}},
                                  {{"type", "cgroup"}}});
+  // The daemon made the network namespace before start (NetworkManager::Prepare); the container
+  // joins it by path. --network host: no network namespace, the host's stack.
+  if (!in.host_network) {
+    json network = {{"type", "network"}};
+    if (!in.netns_path.empty()) network["path"] = in.netns_path;
+    namespaces.push_back(std::move(network));
+  }
 
-  json resources = json::object();
-  const v1::Resources& r = req.resources();
-  if (r.memory_limit_bytes() < 0) return absl::InvalidArgumentError("memory: must not be negative");
-  if (r.memory_limit_bytes() > 0) {
-    if (r.memory_limit_bytes() < 6 * 1024 * 1024) {
-      return absl::InvalidArgumentError("memory: the minimum limit is 6MB");
-    }
-    resources["memory"]["limit"] = r.memory_limit_bytes();
-    // Docker's default: swap equal to the memory limit unless given (memory + swap = 2 x limit).
-    if (r.memory_swap_bytes() != 0) resources["memory"]["swap"] = r.memory_swap_bytes();
-  }
-  if (r.cpus() < 0) return absl::InvalidArgumentError("cpus: must not be negative");
-  if (r.cpus() > 0) {
-    resources["cpu"]["period"] = 100000;
-    resources["cpu"]["quota"] = static_cast<int64_t>(std::llround(r.cpus() * 100000));
-  }
-  if (r.cpu_shares() > 0) resources["cpu"]["shares"] = r.cpu_shares();
-  if (!r.cpuset_cpus().empty()) resources["cpu"]["cpus"] = r.cpuset_cpus();
-  if (r.pids_limit() < 0) return absl::InvalidArgumentError("pids-limit: must not be negative");
-  if (r.pids_limit() > 0) resources["pids"]["limit"] = r.pids_limit();
+  absl::StatusOr<json> limits = ResourceLimitsJson(req.resources());
+  if (!limits.ok()) return limits.status();
+  json resources = *std::move(limits);
   // Device access: deny all, then allow what Docker allows (the nodes made in /dev, ptys, tun).
   json dev_rules = json::array({{{"allow", false}, {"access", "rwm"}}});
   auto allow = [&](const char* type, int64_t major, int64_t minor, const char* access) {

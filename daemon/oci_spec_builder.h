@@ -25,6 +25,10 @@ struct SpecInputs {
   std::string etc_files_dir;
   // With security.privileged: the host's devices, all created in the container (ListHostDevices).
   std::vector<HostDevice> host_devices;
+  // The network namespace to join, bind-mounted by NetworkManager::Prepare; empty: a new one with
+  // only lo (down). Ignored with host_network, which shares the host's network namespace.
+  std::string netns_path;
+  bool host_network = false;
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. Loopback nameservers of the host
@@ -46,5 +50,9 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd,
 const std::vector<std::string>& DefaultCapabilities();
 
 absl::StatusOr<nlohmann::json> BuildOciSpec(const SpecInputs& in);
+
+// linux.resources' memory, cpu and pids objects for the request's limits; InvalidArgument names
+// the bad one. Devices are not part of it.
+absl::StatusOr<nlohmann::json> ResourceLimitsJson(const v1::Resources& resources);
 
 }  // namespace kapsel::daemon

@@ -538,4 +538,12 @@ absl::StatusOr<Spec> LoadSpec(const std::string& bundle) {
   return ParseSpec(ss.str(), bundle);
 }
 
+absl::StatusOr<Resources> ParseLinuxResources(const std::string& json_text) {
+  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("linux.resources: not valid JSON");
+  Resources r;
+  if (auto s = ParseResources(j, &r); !s.ok()) return s;
+  return r;
+}
+
 }  // namespace kapsel::runtime

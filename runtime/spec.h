@@ -138,6 +138,8 @@ struct Spec {
 absl::StatusOr<Spec> ParseSpec(const std::string& json_text, const std::string& bundle);
 // Reads <bundle>/config.json and parses it.
 absl::StatusOr<Spec> LoadSpec(const std::string& bundle);
+// Parses config.json's linux.resources object alone (an update of a running container's limits).
+absl::StatusOr<Resources> ParseLinuxResources(const std::string& json_text);
 
 const char* NamespaceTypeName(NamespaceType type);
 

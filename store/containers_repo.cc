@@ -9,7 +9,7 @@ namespace {
 constexpr absl::string_view kColumns =
     "id, name, image_ref, image_id, state, spec_json, command_json, pid, shim_pid, "
     "shim_start_time, exit_code, exit_signal, oom_killed, error, created_at, started_at, "
-    "finished_at";
+    "finished_at, restart_count, stopped_by_user";
 
 // Binds every column after id, starting at parameter `first`, in kColumns order.
 void BindFields(Statement& stmt, const ContainerRecord& c, int first) {
@@ -28,7 +28,9 @@ void BindFields(Statement& stmt, const ContainerRecord& c, int first) {
       .Bind(first + 12, c.error)
       .Bind(first + 13, c.created_at)
       .Bind(first + 14, c.started_at)
-      .Bind(first + 15, c.finished_at);
+      .Bind(first + 15, c.finished_at)
+      .Bind(first + 16, static_cast<int64_t>(c.restart_count))
+      .Bind(first + 17, static_cast<int64_t>(c.stopped_by_user ? 1 : 0));
 }
 
 ContainerRecord ReadRow(const Statement& s) {
@@ -50,6 +52,8 @@ ContainerRecord ReadRow(const Statement& s) {
   c.created_at = s.ColumnInt64(14);
   c.started_at = s.ColumnInt64(15);
   c.finished_at = s.ColumnInt64(16);
+  c.restart_count = static_cast<int>(s.ColumnInt64(17));
+  c.stopped_by_user = s.ColumnInt64(18) != 0;
   return c;
 }
 
@@ -86,9 +90,9 @@ absl::Status ContainerRepo::Insert(const ContainerRecord& c) {
                                                    "\" is already in use by ",
                                                    (*same_name)[0].id.substr(0, 12)));
     }
-    absl::StatusOr<Statement> stmt =
-        db_->Prepare(absl::StrCat("INSERT INTO containers (", kColumns,
-                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    absl::StatusOr<Statement> stmt = db_->Prepare(
+        absl::StrCat("INSERT INTO containers (", kColumns,
+                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, c.id);
     BindFields(*stmt, c, 2);
@@ -105,10 +109,10 @@ absl::Status ContainerRepo::Update(const ContainerRecord& c) {
       "UPDATE containers SET name = ?, image_ref = ?, image_id = ?, state = ?, spec_json = ?, "
       "command_json = ?, pid = ?, shim_pid = ?, shim_start_time = ?, exit_code = ?, "
       "exit_signal = ?, oom_killed = ?, error = ?, created_at = ?, started_at = ?, "
-      "finished_at = ? WHERE id = ? RETURNING id");
+      "finished_at = ?, restart_count = ?, stopped_by_user = ? WHERE id = ? RETURNING id");
   if (!stmt.ok()) return stmt.status();
   BindFields(*stmt, c, 1);
-  stmt->Bind(17, c.id);
+  stmt->Bind(19, c.id);
   absl::StatusOr<bool> row = stmt->Step();
   if (!row.ok()) {
     if (absl::IsAlreadyExists(row.status())) {

@@ -28,6 +28,8 @@ struct ContainerRecord {
   bool oom_killed = false;
   std::string error;
   int64_t created_at = 0, started_at = 0, finished_at = 0;  // unix nanoseconds
+  int restart_count = 0;         // restarts by the restart policy since the last manual start
+  bool stopped_by_user = false;  // stop (or rm -f): the restart policy leaves it down
 };
 
 // Container rows. Does not own `db`, which must outlive it. Thread-safe (through Database).

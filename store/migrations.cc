@@ -67,6 +67,56 @@ CREATE TABLE events (
 -- '' when there is none (an import, or a manifest naming layer blobs stored under other digests).
 ALTER TABLE images ADD COLUMN manifest_digest TEXT NOT NULL DEFAULT '';
 )sql"},
+      {3, R"sql(
+-- Restart policies: how often the engine restarted the container since it was last started by
+-- hand, and whether the user stopped it (unless-stopped and always stay down until started).
+ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
+)sql"},
+      {4, R"sql(
+-- Bind mounts added to running containers (AddMount); re-applied when the container starts again.
+CREATE TABLE container_mounts (
+  container_id   TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  container_path TEXT NOT NULL,              -- absolute, normalized
+  host_path      TEXT NOT NULL,              -- absolute
+  read_only      INTEGER NOT NULL DEFAULT 0,
+  recursive      INTEGER NOT NULL DEFAULT 0,
+  propagation    TEXT NOT NULL DEFAULT 'rprivate',
+  created_at     INTEGER NOT NULL DEFAULT 0, -- unix nanoseconds
+  PRIMARY KEY (container_id, container_path)
+);
+)sql"},
+      {5, R"sql(
+-- Bridge networks (issue 7) and their IPv4 address allocations. One row per address handed out;
+-- UNIQUE(network, address) is the last guard against handing one out twice.
+CREATE TABLE networks (
+  name       TEXT PRIMARY KEY,
+  subnet     TEXT NOT NULL UNIQUE,          -- "10.213.1.0/24"
+  gateway    TEXT NOT NULL,                 -- "10.213.1.1", the bridge's address
+  bridge     TEXT NOT NULL UNIQUE,          -- interface name
+  internal   INTEGER NOT NULL DEFAULT 0,    -- 1: no masquerade, no route out
+  driver     TEXT NOT NULL DEFAULT 'bridge',
+  created_at INTEGER NOT NULL DEFAULT 0     -- unix nanoseconds
+);
+CREATE TABLE ip_allocations (
+  network      TEXT NOT NULL REFERENCES networks(name),
+  address      TEXT NOT NULL,               -- "10.213.1.2"
+  container_id TEXT NOT NULL,
+  UNIQUE (network, address),
+  UNIQUE (network, container_id)
+);
+CREATE INDEX ip_allocations_container_id ON ip_allocations(container_id);
+CREATE TABLE published_ports (
+  container_id   TEXT NOT NULL,
+  network        TEXT NOT NULL REFERENCES networks(name),
+  host_ip        TEXT NOT NULL DEFAULT '',  -- '' = every host address
+  host_port      INTEGER NOT NULL,
+  container_port INTEGER NOT NULL,
+  protocol       TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),
+  UNIQUE (host_ip, host_port, protocol)
+);
+CREATE INDEX published_ports_container_id ON published_ports(container_id);
+)sql"},
   };
   return *kMigrations;
 }

@@ -27,5 +27,13 @@ void RegisterPs(CLI::App& app, Context& ctx);
 void RegisterInspect(CLI::App& app, Context& ctx);
 void RegisterRm(CLI::App& app, Context& ctx);
 void RegisterEvents(CLI::App& app, Context& ctx);
+void RegisterMount(CLI::App& app, Context& ctx);
+void RegisterPause(CLI::App& app, Context& ctx);
+void RegisterUnpause(CLI::App& app, Context& ctx);
+void RegisterRestart(CLI::App& app, Context& ctx);
+void RegisterRename(CLI::App& app, Context& ctx);
+void RegisterUpdate(CLI::App& app, Context& ctx);
+void RegisterStats(CLI::App& app, Context& ctx);
+void RegisterTop(CLI::App& app, Context& ctx);
 
 }  // namespace kapsel::client

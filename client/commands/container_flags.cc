@@ -2,6 +2,16 @@
 
 namespace kapsel::client {
 
+void AddResourceFlags(CLI::App* cmd, ResourceFlags* options) {
+  cmd->add_option("-m,--memory", options->memory, "Memory limit (e.g. 512k, 100m, 1g)");
+  cmd->add_option("--memory-swap", options->memory_swap,
+                  "Memory plus swap limit (equal to --memory: no swap; -1: unlimited)");
+  cmd->add_option("--cpus", options->cpus, "Number of CPUs (e.g. 0.5)");
+  cmd->add_option("--cpu-shares", options->cpu_shares, "CPU shares (relative weight)");
+  cmd->add_option("--cpuset-cpus", options->cpuset_cpus, "CPUs the container may use (0-3, 0,1)");
+  cmd->add_option("--pids-limit", options->pids_limit, "Maximum number of tasks (-1: unlimited)");
+}
+
 void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_flag("--rm", options->auto_remove, "Remove the container when it exits");
   cmd->add_option("--name", options->name, "Name of the container");
@@ -13,11 +23,17 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_option("--hostname", options->hostname, "Container hostname");
   cmd->add_option("-u,--user", options->user, "User: uid[:gid] or name[:group]");
   cmd->add_option("--entrypoint", options->entrypoint, "Override the image's entrypoint");
-  cmd->add_option("-m,--memory", options->memory, "Memory limit (e.g. 512k, 100m, 1g)");
-  cmd->add_option("--memory-swap", options->memory_swap,
-                  "Memory plus swap limit (equal to --memory: no swap; -1: unlimited)");
-  cmd->add_option("--cpus", options->cpus, "Number of CPUs (e.g. 0.5)");
-  cmd->add_option("--pids-limit", options->pids_limit, "Maximum number of tasks (-1: unlimited)");
+
+  AddResourceFlags(cmd, options);
+  cmd->add_option("--env-file", options->env_files, "Read environment variables from a file")
+      ->allow_extra_args(false);
+  cmd->add_option("--restart", options->restart,
+                  "Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped");
+  cmd->add_option("--stop-signal", options->stop_signal,
+                  "Signal that stops the container (default: the image's, else SIGTERM)");
+  cmd->add_option("--stop-timeout", options->stop_timeout,
+                  "Seconds stop waits before SIGKILL (default 10)")
+      ->check(CLI::Range(0, 1 << 30));
   cmd->add_flag("--read-only", options->read_only, "Mount the root filesystem read-only");
   cmd->add_option("-v,--volume", options->volumes,
                   "Bind-mount a host path: HOST:CONTAINER[:ro|rw|rslave|rprivate]")

@@ -10,4 +10,8 @@ namespace kapsel::client {
 // container's command, flags included: `run busybox ls -l /` passes -l to ls.
 void AddContainerFlags(CLI::App* cmd, ContainerOptions* options);
 
+// The resource limit flags (-m, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus,
+// --pids-limit), shared by run, create and update.
+void AddResourceFlags(CLI::App* cmd, ResourceFlags* options);
+
 }  // namespace kapsel::client

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/commands/commands.h"
 #include "client/output.h"
@@ -16,6 +17,7 @@ struct PsOptions {
   bool quiet = false;
   bool no_trunc = false;
   std::string format = "table";
+  std::vector<std::string> filters;  // KEY=VALUE: status, name, label, id
 };
 
 nlohmann::json ContainerJson(const kapsel::v1::Container& c, absl::Time now) {
@@ -31,6 +33,7 @@ nlohmann::json ContainerJson(const kapsel::v1::Container& c, absl::Time now) {
       {"ExitCode", ExitCodeOf(s.exit_code(), s.exit_signal())},
       {"Pid", s.pid()},
       {"CreatedAt", FormatRfc3339(s.created_at_unix_nanos())},
+      {"RestartCount", s.restart_count()},
   };
 }
 
@@ -40,6 +43,16 @@ int Ps(Context& ctx, const PsOptions& options) {
   auto stub = kapsel::v1::Containers::NewStub(*channel);
   kapsel::v1::ListContainersRequest request;
   request.set_all(options.all);
+  for (const std::string& filter : options.filters) {
+    auto eq = filter.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return ctx.Fail(absl::InvalidArgumentError(
+          absl::StrCat("bad filter \"", filter, "\": want KEY=VALUE (status, name, label, id)")));
+    }
+    (*request.mutable_filters())[filter.substr(0, eq)] = filter.substr(eq + 1);
+    // A status filter looks at every container, as docker's does.
+    if (filter.substr(0, eq) == "status") request.set_all(true);
+  }
   kapsel::v1::ListContainersResponse response;
   grpc::ClientContext call;
   grpc::Status status = stub->List(&call, request, &response);
@@ -80,6 +93,9 @@ void RegisterPs(CLI::App& app, Context& ctx) {
   cmd->add_flag("--no-trunc", options->no_trunc, "Do not truncate ids and commands");
   cmd->add_option("--format", options->format, "Output format: table or json (one per line)")
       ->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("-f,--filter", options->filters,
+                  "Filter: status=STATE, name=NAME, label=KEY[=VALUE], id=PREFIX")
+      ->allow_extra_args(false);
   cmd->callback([&ctx, options] { ctx.set_exit_code(Ps(ctx, *options)); });
 }
 

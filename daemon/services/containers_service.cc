@@ -60,6 +60,7 @@ void ToProto(const Engine& engine, const store::ContainerRecord& rec, v1::Contai
   st->set_created_at_unix_nanos(rec.created_at);
   st->set_started_at_unix_nanos(rec.started_at);
   st->set_finished_at_unix_nanos(rec.finished_at);
+  st->set_restart_count(rec.restart_count);
 }
 
 v1::OutputChunk::Stream ToProto(logs::Stream s) {
@@ -68,23 +69,6 @@ v1::OutputChunk::Stream ToProto(logs::Stream s) {
 }
 
 }  // namespace
-
-absl::StatusOr<int> ParseSignal(const std::string& text) {
-  if (text.empty()) return SIGKILL;
-  int n = 0;
-  if (absl::SimpleAtoi(text, &n)) {
-    if (n <= 0 || n >= NSIG)
-      return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
-    return n;
-  }
-  std::string name = absl::AsciiStrToUpper(text);
-  if (absl::StartsWith(name, "SIG")) name = name.substr(3);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    const char* abbrev = sigabbrev_np(sig);
-    if (abbrev != nullptr && name == abbrev) return sig;
-  }
-  return absl::InvalidArgumentError(absl::StrCat("invalid signal \"", text, "\""));
-}
 
 grpc::Status ContainersService::Create(grpc::ServerContext*, const v1::CreateContainerRequest* req,
                                        v1::CreateContainerResponse* resp) {
@@ -236,6 +220,11 @@ grpc::Status ContainersService::List(grpc::ServerContext*, const v1::ListContain
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("unknown filter \"", key, "\""));
     }
+    if (key == "status" && StateOf(value) == v1::CONTAINER_STATE_UNSPECIFIED) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("invalid status filter \"", value,
+                                       "\": want created, running, paused, exited or removing"));
+    }
   }
   for (const auto& rec : *all) {
     if (!req->all() && rec.state != "running" && rec.state != "paused") continue;
@@ -268,6 +257,10 @@ grpc::Status ContainersService::Inspect(grpc::ServerContext*,
   auto rec = engine_->Get(req->container());
   if (!rec.ok()) return ToGrpc(rec.status());
   ToProto(*engine_, *rec, resp->mutable_container());
+  // Mounts added while running (engine_mounts.cc).
+  auto mounts = engine_->ListMounts(rec->id);
+  if (!mounts.ok()) return ToGrpc(mounts.status());
+  for (auto& m : *mounts) *resp->mutable_container()->add_mounts() = std::move(m);
   return grpc::Status::OK;
 }
 
@@ -321,18 +314,86 @@ grpc::Status ContainersService::Logs(grpc::ServerContext* ctx, const v1::LogsReq
   return grpc::Status::OK;
 }
 
-grpc::Status ContainersService::Restart(grpc::ServerContext*, const v1::RestartContainerRequest*,
+grpc::Status ContainersService::Restart(grpc::ServerContext*,
+                                        const v1::RestartContainerRequest* req,
                                         v1::RestartContainerResponse*) {
-  return Unimplemented("restart");
+  return ToGrpc(engine_->Restart(req->container(),
+                                 req->timeout_seconds() == 0 ? -1 : req->timeout_seconds()));
 }
-grpc::Status ContainersService::Pause(grpc::ServerContext*, const v1::PauseContainerRequest*,
+
+grpc::Status ContainersService::Pause(grpc::ServerContext*, const v1::PauseContainerRequest* req,
                                       v1::PauseContainerResponse*) {
-  return Unimplemented("pause (freezer)");
+  return ToGrpc(engine_->Pause(req->container()));
 }
-grpc::Status ContainersService::Unpause(grpc::ServerContext*, const v1::UnpauseContainerRequest*,
+
+grpc::Status ContainersService::Unpause(grpc::ServerContext*,
+                                        const v1::UnpauseContainerRequest* req,
                                         v1::UnpauseContainerResponse*) {
-  return Unimplemented("unpause (freezer)");
+  return ToGrpc(engine_->Unpause(req->container()));
 }
+
+grpc::Status ContainersService::Rename(grpc::ServerContext*, const v1::RenameContainerRequest* req,
+                                       v1::RenameContainerResponse*) {
+  return ToGrpc(engine_->Rename(req->container(), req->new_name()));
+}
+
+grpc::Status ContainersService::Update(grpc::ServerContext*, const v1::UpdateContainerRequest* req,
+                                       v1::UpdateContainerResponse*) {
+  return ToGrpc(engine_->Update(req->container(), req->resources()));
+}
+
+grpc::Status ContainersService::Top(grpc::ServerContext*, const v1::TopRequest* req,
+                                    v1::TopResponse* resp) {
+  auto procs = engine_->Top(req->container());
+  if (!procs.ok()) return ToGrpc(procs.status());
+  for (const ProcessInfo& p : *procs) {
+    v1::Process* out = resp->add_processes();
+    out->set_pid(p.pid);
+    out->set_ppid(p.ppid);
+    out->set_uid(p.uid);
+    out->set_state(p.state);
+    out->set_cpu_time_nanos(p.cpu_time_nanos);
+    out->set_rss_bytes(p.rss_bytes);
+    for (const auto& a : p.args) out->add_args(a);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ContainersService::Stats(grpc::ServerContext* ctx, const v1::StatsRequest* req,
+                                      grpc::ServerWriter<v1::StatsResponse>* writer) {
+  auto rec = engine_->Get(req->container());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  linux::UniqueFd exit_fd;
+  if (req->stream()) {
+    auto fd = engine_->ExitNotifier(rec->id);
+    if (!fd.ok()) return ToGrpc(fd.status());
+    exit_fd = *std::move(fd);
+  }
+  for (bool first = true;; first = false) {
+    auto stats = engine_->Stats(rec->id);
+    if (!stats.ok()) {
+      // The container ended while streamed: the stream ends cleanly.
+      if (!first && absl::IsFailedPrecondition(stats.status())) return grpc::Status::OK;
+      return ToGrpc(stats.status());
+    }
+    v1::StatsResponse resp;
+    resp.set_id(rec->id);
+    resp.set_memory_usage_bytes(stats->memory_usage);
+    resp.set_memory_peak_bytes(stats->memory_peak);
+    resp.set_memory_limit_bytes(stats->memory_limit);
+    resp.set_cpu_usage_nanos(stats->cpu_usage);
+    resp.set_pids_current(stats->pids_current);
+    resp.set_oom_kills(stats->oom_kills);
+    if (!writer->Write(resp)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    if (!req->stream()) return grpc::Status::OK;
+    // One sample a second, as docker stats; the container's exit or the client's cancel end it.
+    struct pollfd pfd = {exit_fd.get(), POLLIN, 0};
+    int n = poll(&pfd, 1, 1000);
+    if (n > 0) return grpc::Status::OK;
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+}
+
 grpc::Status ContainersService::Exec(grpc::ServerContext*,
                                      grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) {
   return Unimplemented("exec");
@@ -341,25 +402,23 @@ grpc::Status ContainersService::Attach(
     grpc::ServerContext*, grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {
   return Unimplemented("attach");
 }
-grpc::Status ContainersService::Stats(grpc::ServerContext*, const v1::StatsRequest*,
-                                      grpc::ServerWriter<v1::StatsResponse>*) {
-  return Unimplemented("stats");
-}
-grpc::Status ContainersService::Update(grpc::ServerContext*, const v1::UpdateContainerRequest*,
-                                       v1::UpdateContainerResponse*) {
-  return Unimplemented("update of resource limits");
-}
-grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest*,
+grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest* req,
                                          v1::AddMountResponse*) {
-  return Unimplemented("adding a mount to a running container");
+  return ToGrpc(engine_->AddMount(req->container(), req->mount()));
 }
-grpc::Status ContainersService::RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*,
-                                            v1::RemoveMountResponse*) {
-  return Unimplemented("removing a mount from a running container");
+grpc::Status ContainersService::RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest* req,
+                                            v1::RemoveMountResponse* resp) {
+  auto lazy = engine_->RemoveMount(req->container(), req->container_path());
+  if (!lazy.ok()) return ToGrpc(lazy.status());
+  resp->set_lazy(*lazy);
+  return grpc::Status::OK;
 }
-grpc::Status ContainersService::ListMounts(grpc::ServerContext*, const v1::ListMountsRequest*,
-                                           v1::ListMountsResponse*) {
-  return Unimplemented("listing added mounts");
+grpc::Status ContainersService::ListMounts(grpc::ServerContext*, const v1::ListMountsRequest* req,
+                                           v1::ListMountsResponse* resp) {
+  auto mounts = engine_->ListMounts(req->container());
+  if (!mounts.ok()) return ToGrpc(mounts.status());
+  for (auto& m : *mounts) *resp->add_mounts() = std::move(m);
+  return grpc::Status::OK;
 }
 
 }  // namespace kapsel::daemon

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "daemon/engine.h"
+#include "daemon/lifecycle_policy.h"
 #include "kapsel/v1/containers.grpc.pb.h"
 
 namespace kapsel::daemon {
@@ -45,6 +46,9 @@ class ContainersService final : public v1::Containers::Service {
                      grpc::ServerWriter<v1::StatsResponse>*) override;
   grpc::Status Update(grpc::ServerContext*, const v1::UpdateContainerRequest*,
                       v1::UpdateContainerResponse*) override;
+  grpc::Status Rename(grpc::ServerContext*, const v1::RenameContainerRequest*,
+                      v1::RenameContainerResponse*) override;
+  grpc::Status Top(grpc::ServerContext*, const v1::TopRequest*, v1::TopResponse*) override;
   grpc::Status AddMount(grpc::ServerContext*, const v1::AddMountRequest*,
                         v1::AddMountResponse*) override;
   grpc::Status RemoveMount(grpc::ServerContext*, const v1::RemoveMountRequest*,
@@ -61,8 +65,5 @@ class ContainersService final : public v1::Containers::Service {
                  const std::function<bool()>& caught_up = nullptr);
   Engine* engine_;
 };
-
-// Parses a signal given by name (KILL, SIGKILL) or number.
-absl::StatusOr<int> ParseSignal(const std::string& text);
 
 }  // namespace kapsel::daemon

@@ -8,20 +8,27 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
+#include "daemon/shim/mount_helper.h"
 #include "daemon/shim/shim.h"
 
 namespace {
 
 void Usage() {
   fprintf(stderr,
-          "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n");
+          "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n"
+          "       kapsel-shim mount-add|mount-rm ... (see mount_helper.h)\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The helper modes for mounts added to a running container (mount_helper.h).
+  if (argc > 1 && (strcmp(argv[1], "mount-add") == 0 || strcmp(argv[1], "mount-rm") == 0)) {
+    return kapsel::shim::MountHelperMain(argc - 1, argv + 1);
+  }
   kapsel::shim::Options options;
   static const struct option kLong[] = {
       {"id", required_argument, nullptr, 'i'},        {"bundle", required_argument, nullptr, 'b'},

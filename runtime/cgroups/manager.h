@@ -36,6 +36,12 @@ class Manager {
   // Kills whatever is left in the cgroup and removes it. Missing cgroups are not an error.
   virtual absl::Status Destroy(const std::string& path) = 0;
   virtual absl::StatusOr<Stats> GetStats(const std::string& path) = 0;
+  // Applies new limits to an existing cgroup (a running container's). Only the fields set in
+  // `resources` are written.
+  virtual absl::Status Update(const std::string& path, const Resources& resources) = 0;
+  // Freezes (or thaws) every process of the cgroup and returns once the kernel reports the
+  // whole cgroup frozen (or thawed). v1: the freezer controller; v2: cgroup.freeze.
+  virtual absl::Status Freeze(const std::string& path, bool frozen) = 0;
   virtual bool Exists(const std::string& path) = 0;
   // The directory of the memory controller for `path` ("" when there is none).
   virtual std::string MemoryDir(const std::string& path) const = 0;

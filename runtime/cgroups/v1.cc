@@ -125,6 +125,30 @@ class V1Manager : public Manager {
     return result;
   }
 
+  absl::Status Update(const std::string& path, const Resources& r) override {
+    if (!Exists(path)) return absl::NotFoundError(absl::StrCat("no cgroup ", path));
+    return Apply(path, r);
+  }
+
+  absl::Status Freeze(const std::string& path, bool frozen) override {
+    const std::string dir = Dir("freezer", path);
+    if (dir.empty())
+      return absl::FailedPreconditionError("cgroup v1 controller freezer is not mounted");
+    const std::string file = dir + "/freezer.state";
+    const char* want = frozen ? "FROZEN" : "THAWED";
+    // The kernel moves through FREEZING while tasks are being stopped and offers no notification
+    // of the end; writing the state again retries tasks that were busy (as runc does).
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      if (auto s = WriteFile(file, want); !s.ok()) return s;
+      auto state = ReadFile(file);
+      if (!state.ok()) return state.status();
+      if (absl::StripAsciiWhitespace(*state) == want) return absl::OkStatus();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (frozen) (void)WriteFile(file, "THAWED");
+    return absl::DeadlineExceededError(absl::StrCat(file, ": did not reach ", want));
+  }
+
   bool Exists(const std::string& path) override {
     for (const auto& [name, mount] : controllers_) {
       if (access(absl::StrCat(mount, "/", path).c_str(), F_OK) == 0) return true;

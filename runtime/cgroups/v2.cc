@@ -2,6 +2,8 @@
 // cgroup.subtree_control before a child can use them (Documentation/admin-guide/cgroup-v2.rst).
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/cgroups/v2_devices.h"
+#include "runtime/linux/unique_fd.h"
 
 namespace kapsel::runtime::cgroups {
 namespace {
@@ -88,6 +91,33 @@ class V2Manager : public Manager {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return absl::ErrnoToStatus(EBUSY, absl::StrCat("rmdir ", dir));
+  }
+
+  absl::Status Update(const std::string& path, const Resources& r) override {
+    if (!Exists(path)) return absl::NotFoundError(absl::StrCat("no cgroup ", path));
+    return Apply(absl::StrCat(root_, "/", path), r);
+  }
+
+  absl::Status Freeze(const std::string& path, bool frozen) override {
+    const std::string dir = absl::StrCat(root_, "/", path);
+    // cgroup.events is pollable: the kernel raises POLLPRI when "frozen" changes.
+    linux::UniqueFd events(open((dir + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!events) return absl::ErrnoToStatus(errno, absl::StrCat("open ", dir, "/cgroup.events"));
+    if (auto s = WriteFile(dir + "/cgroup.freeze", frozen ? "1" : "0"); !s.ok()) return s;
+    const std::string want = frozen ? "frozen 1" : "frozen 0";
+    for (int round = 0; round < 100; ++round) {
+      char buf[512];
+      ssize_t n = pread(events.get(), buf, sizeof(buf) - 1, 0);
+      if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", dir, "/cgroup.events"));
+      for (absl::string_view line : absl::StrSplit(absl::string_view(buf, n), '\n')) {
+        if (line == want) return absl::OkStatus();
+      }
+      struct pollfd pfd = {events.get(), POLLPRI, 0};
+      if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+        return absl::ErrnoToStatus(errno, "poll cgroup.events");
+    }
+    if (frozen) (void)WriteFile(dir + "/cgroup.freeze", "0");
+    return absl::DeadlineExceededError(absl::StrCat(dir, ": not ", want, " after 10s"));
   }
 
   bool Exists(const std::string& path) override {

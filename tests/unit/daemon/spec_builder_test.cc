@@ -18,9 +18,13 @@ class SpecBuilderTest : public ::testing::Test {
     in.image_config = &image_;
     in.rootfs_etc_passwd = "root:x:0:0:root:/root:/bin/sh\nweb:x:33:44:web:/var/www:/bin/false\n";
     in.rootfs_etc_group = "root:x:0:\nwww:x:44:\nlogs:x:70:web,other\n";
+    in.netns_path = netns_path_;
+    in.host_network = host_network_;
     return BuildOciSpec(in);
   }
   v1::ContainerSpec request_;
+  std::string netns_path_;
+  bool host_network_ = false;
   json image_ = {{"Cmd", {"sh"}}, {"Env", {"PATH=/bin", "A=image"}}};
 };
 
@@ -48,6 +52,25 @@ TEST_F(SpecBuilderTest, ImageDefaultsAndDockerSecurityDefaults) {
   EXPECT_EQ((*spec)["linux"]["cgroupsPath"],
             "kapsel/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
   EXPECT_FALSE((*spec)["linux"]["resources"]["devices"][0]["allow"].get<bool>());
+}
+
+TEST_F(SpecBuilderTest, NetworkNamespaceMadeByTheDaemonIsJoinedByPath) {
+  netns_path_ = "/run/kapsel/netns/0123";
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  int network = 0;
+  for (const auto& n : (*spec)["linux"]["namespaces"]) {
+    if (n["type"] == "network") {
+      ++network;
+      EXPECT_EQ(n["path"], "/run/kapsel/netns/0123");
+    }
+  }
+  EXPECT_EQ(network, 1);
+
+  host_network_ = true;
+  spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  for (const auto& n : (*spec)["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
 }
 
 TEST_F(SpecBuilderTest, RequestOverridesImage) {

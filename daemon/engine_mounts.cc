@@ -1,0 +1,402 @@
+// Bind mounts added to and removed from a running container (issue 8).
+//
+// The source is opened on the host with open_tree(OPEN_TREE_CLONE), a detached copy of the host's
+// mount (tree) that carries its own read-only and propagation attributes (mount_setattr). A
+// single-threaded helper (`kapsel-shim mount-add`, daemon/shim/mount_helper.h) joins the
+// container's mount namespace, resolves the target inside the container's root without leaving
+// it, creates what is missing there, and attaches the tree with move_mount. The mount is then
+// recorded (container_mounts) with its event in one transaction, and StartLocked puts the
+// recorded mounts into config.json so that a restarted container has them again.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "daemon/atomic_file.h"
+#include "daemon/bind_mount_check.h"
+#include "daemon/engine.h"
+#include "daemon/log_format.h"
+#include "daemon/mount_report.h"
+#include "nlohmann/json.hpp"
+#include "runtime/linux/syscalls.h"
+#include "spdlog/spdlog.h"
+#include "store/mounts_repo.h"
+
+namespace kapsel::daemon {
+namespace {
+
+using nlohmann::json;
+using store::ContainerRecord;
+using store::EventRecord;
+using store::MountRecord;
+
+// The mounts StartLocked appended to config.json, as JSON text: the next start takes exactly
+// these out again before it appends the current ones, whatever else changed in the file.
+constexpr char kAddedMountsAnnotation[] = "kapsel.dev/added-mounts";
+
+// How long a mount helper may take before it is killed.
+constexpr int kHelperTimeoutMillis = 30000;
+
+// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable.
+uint64_t StatField(pid_t pid, size_t n) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos || n < 3) return 0;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
+  uint64_t v = 0;
+  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
+  return v;
+}
+
+// A pidfd of the container's init, checked to be the child of the container's own shim (which
+// is identified by its start time), so that a reused pid is never entered.
+absl::StatusOr<linux::UniqueFd> InitPidfd(const ContainerRecord& rec) {
+  auto not_running = [&] {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not running"));
+  };
+  if (rec.pid <= 0 || rec.shim_pid <= 0) return not_running();
+  auto pidfd = linux::PidfdOpen(rec.pid);
+  if (!pidfd.ok()) return not_running();
+  if (StatField(rec.pid, 4) != static_cast<uint64_t>(rec.shim_pid) ||
+      StatField(rec.shim_pid, 22) != rec.shim_start_time) {
+    return not_running();
+  }
+  return pidfd;
+}
+
+// "/a//b/" -> "/a/b"; relative paths and . or .. components are refused.
+absl::StatusOr<std::string> NormalizeContainerPath(const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("container path \"", path, "\": must be absolute"));
+  }
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  for (const std::string& part : parts) {
+    if (part == "." || part == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("container path \"", path, "\": must not contain . or .."));
+    }
+  }
+  return absl::StrCat("/", absl::StrJoin(parts, "/"));
+}
+
+// A detached copy of the host path's mount (with its submounts when recursive), read-only and
+// with the propagation asked for. mount_setattr(2) accepts a detached mount: Linux 5.12.
+absl::StatusOr<linux::UniqueFd> OpenSource(const MountRecord& m) {
+  const unsigned recursive = m.recursive ? AT_RECURSIVE : 0;
+  // open_tree(2), Linux 5.2.
+  linux::UniqueFd fd(
+      open_tree(AT_FDCWD, m.host_path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive));
+  if (!fd) return linux::ErrnoStatus(errno, absl::StrCat("open_tree ", m.host_path));
+  if (m.read_only) {
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (mount_setattr(fd.get(), "", AT_EMPTY_PATH | recursive, &attr, sizeof(attr)) != 0) {
+      return linux::ErrnoStatus(errno, absl::StrCat("mount_setattr ro ", m.host_path));
+    }
+  }
+  // The clone of a shared host mount joins the host's peer group: without this, mounts made
+  // under it on either side would propagate to the other.
+  struct mount_attr attr = {};
+  const bool slave = m.propagation == "slave" || m.propagation == "rslave";
+  attr.propagation = slave ? MS_SLAVE : MS_PRIVATE;
+  const unsigned prop_recursive =
+      m.propagation == "rprivate" || m.propagation == "rslave" ? AT_RECURSIVE : 0;
+  if (mount_setattr(fd.get(), "", AT_EMPTY_PATH | prop_recursive, &attr, sizeof(attr)) != 0) {
+    return linux::ErrnoStatus(errno,
+                              absl::StrCat("mount_setattr ", m.propagation, " ", m.host_path));
+  }
+  return fd;
+}
+
+// Spawns `shim_path` with `args` (the helper mode and its flags) and the given fds at fixed
+// numbers (3: the status pipe, 4: the pidfd, 5: the source when there is one), and returns
+// what it reported. posix_spawn, not fork: kapseld is multithreaded.
+shim::MountReport RunHelper(const std::string& shim_path, std::vector<std::string> args, int pidfd,
+                            int source_fd) {
+  shim::MountReport failed;
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    failed.status = linux::ErrnoStatus(errno, "pipe2");
+    return failed;
+  }
+  linux::UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
+  linux::UniqueFd null_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) {
+    failed.status = linux::ErrnoStatus(errno, "open /dev/null");
+    return failed;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
+  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
+  posix_spawn_file_actions_adddup2(&actions, pidfd, 4);
+  args.insert(args.end(), {"--status-fd", "3", "--pidfd", "4"});
+  if (source_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, source_fd, 5);
+    args.insert(args.end(), {"--source-fd", "5"});
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  args.insert(args.begin(), "kapsel-shim");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+  char* envp[] = {path_env, nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, shim_path.c_str(), &actions, &attr, argv.data(), envp);
+  if (rc != 0) {
+    failed.status = linux::ErrnoStatus(rc, absl::StrCat("spawn ", shim_path));
+    return failed;
+  }
+  status_w.Close();
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    struct pollfd pfd = {status_r.get(), POLLIN, 0};
+    int n = poll(&pfd, 1, kHelperTimeoutMillis);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      failed.status = absl::DeadlineExceededError(absl::StrCat(
+          "kapsel-shim ", args[1], " did not report within ", kHelperTimeoutMillis / 1000, "s"));
+      return failed;
+    }
+    ssize_t got = read(status_r.get(), buf, sizeof(buf));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    text.append(buf, static_cast<size_t>(got));
+  }
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (text.empty()) {
+    failed.status = absl::InternalError(absl::StrCat(
+        "kapsel-shim ", args[1], " exited without a report (wait status ", wstatus, ")"));
+    return failed;
+  }
+  return shim::DecodeMountReport(text);
+}
+
+v1::MountSpec ToProto(const MountRecord& m) {
+  v1::MountSpec out;
+  out.set_host_path(m.host_path);
+  out.set_container_path(m.container_path);
+  out.set_read_only(m.read_only);
+  out.set_recursive(m.recursive);
+  out.set_propagation(m.propagation);
+  return out;
+}
+
+// The config.json entry: the same shape as the -v volumes of the spec builder.
+json ConfigEntry(const MountRecord& m) {
+  return {{"destination", m.container_path},
+          {"type", "bind"},
+          {"source", m.host_path},
+          {"options", {m.recursive ? "rbind" : "bind", m.read_only ? "ro" : "rw", m.propagation}}};
+}
+
+}  // namespace
+
+absl::Status Engine::AddMount(const std::string& ref, const v1::MountSpec& mount) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  absl::MutexLock lock(ContainerLock(found->id));
+  auto rec = containers_.Get(found->id);
+  if (!rec.ok()) return rec.status();
+  const std::string what = absl::StrCat("mount ", mount.host_path(), ":", mount.container_path());
+  if (rec->state != "running") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": container ", rec->name, " is not running (mounts are added to running ones)"));
+  }
+  auto dest = CheckBindMount(mount, what, BindMountRules{.refuse_sys = true});
+  if (!dest.ok()) return dest.status();
+  store::MountRepo repo(db_);
+  if (repo.Get(rec->id, *dest).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(what, ": ", *dest, " is already mounted in container ", rec->name));
+  }
+  MountRecord row;
+  row.container_id = rec->id;
+  row.container_path = *dest;
+  row.host_path = mount.host_path();
+  row.read_only = mount.read_only();
+  row.recursive = mount.recursive();
+  row.propagation = mount.propagation().empty() ? "rprivate" : mount.propagation();
+  row.created_at = logs::NowNanos();
+
+  auto pidfd = InitPidfd(*rec);
+  if (!pidfd.ok()) return pidfd.status();
+  auto source = OpenSource(row);
+  if (!source.ok()) {
+    return absl::Status(source.status().code(),
+                        absl::StrCat(what, ": ", source.status().message()));
+  }
+  shim::MountReport report =
+      RunHelper(options_.shim_path,
+                {"mount-add", "--pid", absl::StrCat(rec->pid), "--target", row.container_path},
+                pidfd->get(), source->get());
+  if (!report.status.ok()) {
+    return absl::Status(report.status.code(), absl::StrCat(what, ": ", report.status.message()));
+  }
+
+  EventRecord e;
+  e.type = "mount";
+  e.container_id = rec->id;
+  e.image_id = rec->image_id;
+  e.attributes = {{"name", rec->name},
+                  {"source", row.host_path},
+                  {"destination", row.container_path},
+                  {"mode", row.read_only ? "ro" : "rw"},
+                  {"recursive", row.recursive ? "true" : "false"},
+                  {"propagation", row.propagation}};
+  if (auto s = CommitEvents([&] { return repo.Insert(row); }, {e}); !s.ok()) {
+    // Not recorded, so not left attached either.
+    shim::MountReport undo =
+        RunHelper(options_.shim_path,
+                  {"mount-rm", "--pid", absl::StrCat(rec->pid), "--target", row.container_path},
+                  pidfd->get(), -1);
+    if (!undo.status.ok()) {
+      spdlog::error("undo mount {} in {}: {}", row.container_path, rec->id.substr(0, 12),
+                    std::string(undo.status.message()));
+    }
+    return s;
+  }
+  spdlog::info("mounted {} at {} in container {}{}", row.host_path, row.container_path,
+               rec->id.substr(0, 12), row.read_only ? " (read-only)" : "");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Engine::RemoveMount(const std::string& ref,
+                                         const std::string& container_path) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  auto dest = NormalizeContainerPath(container_path);
+  if (!dest.ok()) return dest.status();
+  absl::MutexLock lock(ContainerLock(found->id));
+  auto rec = containers_.Get(found->id);
+  if (!rec.ok()) return rec.status();
+  store::MountRepo repo(db_);
+  auto row = repo.Get(rec->id, *dest);
+  if (!row.ok()) return row.status();
+
+  bool lazy = false;
+  if (rec->state == "running") {
+    auto pidfd = InitPidfd(*rec);
+    if (!pidfd.ok()) return pidfd.status();
+    std::vector<std::string> args = {"mount-rm", "--pid", absl::StrCat(rec->pid), "--target",
+                                     row->container_path};
+    // Only the mount of this host path is taken down, never one that lies under it.
+    struct stat st;
+    if (stat(row->host_path.c_str(), &st) == 0) {
+      args.insert(args.end(), {"--expect-dev", absl::StrCat(st.st_dev), "--expect-ino",
+                               absl::StrCat(st.st_ino)});
+    }
+    shim::MountReport report = RunHelper(options_.shim_path, args, pidfd->get(), -1);
+    if (absl::IsNotFound(report.status)) {
+      spdlog::warn("container {}: {}; forgetting the mount", rec->id.substr(0, 12),
+                   std::string(report.status.message()));
+    } else if (!report.status.ok()) {
+      return absl::Status(report.status.code(), absl::StrCat("unmount ", row->container_path, ": ",
+                                                             report.status.message()));
+    }
+    lazy = report.lazy;
+  }
+  EventRecord e;
+  e.type = "unmount";
+  e.container_id = rec->id;
+  e.image_id = rec->image_id;
+  e.attributes = {{"name", rec->name},
+                  {"source", row->host_path},
+                  {"destination", row->container_path},
+                  {"lazy", lazy ? "true" : "false"}};
+  if (auto s = CommitEvents([&] { return repo.Delete(rec->id, row->container_path); }, {e});
+      !s.ok()) {
+    return s;
+  }
+  spdlog::info("unmounted {} in container {}{}", row->container_path, rec->id.substr(0, 12),
+               lazy ? " (lazily: it was busy)" : "");
+  return lazy;
+}
+
+absl::StatusOr<std::vector<v1::MountSpec>> Engine::ListMounts(const std::string& ref) {
+  auto found = containers_.Resolve(ref);
+  if (!found.ok()) return found.status();
+  auto rows = store::MountRepo(db_).List(found->id);
+  if (!rows.ok()) return rows.status();
+  std::vector<v1::MountSpec> out;
+  for (const MountRecord& m : *rows) out.push_back(ToProto(m));
+  return out;
+}
+
+absl::Status Engine::ApplyAddedMountsToConfig(const std::string& id) {
+  auto rows = store::MountRepo(db_).List(id);
+  if (!rows.ok()) return rows.status();
+  const std::string path = ContainerDir(id) + "/config.json";
+  std::ifstream in(path);
+  if (!in) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    return absl::InternalError(absl::StrCat(path, ": not a JSON object"));
+  }
+  json& annotations = config["annotations"];
+  if (!annotations.is_object()) annotations = json::object();
+  json previous = json::array();
+  if (auto it = annotations.find(kAddedMountsAnnotation);
+      it != annotations.end() && it->is_string()) {
+    previous = json::parse(it->get<std::string>(), nullptr, false);
+    if (!previous.is_array()) previous = json::array();
+  }
+  if (rows->empty() && previous.empty()) return absl::OkStatus();
+
+  json& mounts = config["mounts"];
+  if (!mounts.is_array()) mounts = json::array();
+  for (const json& old : previous) {
+    for (auto it = mounts.begin(); it != mounts.end(); ++it) {
+      if (*it == old) {
+        mounts.erase(it);
+        break;
+      }
+    }
+  }
+  json added = json::array();
+  for (const MountRecord& m : *rows) {
+    added.push_back(ConfigEntry(m));
+    mounts.push_back(ConfigEntry(m));
+  }
+  if (added.empty()) {
+    annotations.erase(kAddedMountsAnnotation);
+  } else {
+    annotations[kAddedMountsAnnotation] = added.dump();
+  }
+  return files::WriteFileAtomic(path, config.dump(2), 0600, /*durable=*/true);
+}
+
+}  // namespace kapsel::daemon

@@ -1,0 +1,114 @@
+#pragma once
+
+// Container networking for the engine (issue 7): a network namespace per container made before
+// start and bind-mounted under the exec root, the bridge driver (veth into the namespace, eth0,
+// address from the network's subnet, default route), published ports and the nft table.
+//
+// The engine calls Prepare at create (the namespace's path then goes into the OCI config as the
+// network namespace's `path`), Release when the container is removed, and Reconcile at daemon
+// start with every container it knows, which removes whatever a crash left behind and rebuilds
+// the nft table.
+//
+// Thread-safe: one mutex serializes every operation (they change shared kernel state: bridges and
+// the single nft table).
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/linux/unique_fd.h"
+#include "runtime/network/port_spec.h"
+#include "store/database.h"
+#include "store/network_repo.h"
+
+namespace kapsel::daemon {
+
+struct NetworkManagerOptions {
+  std::string netns_dir = "/run/kapsel/netns";  // created when missing
+  std::string nft_table = "kapsel";
+  std::string default_network = "bridge";  // the network of --network bridge (and of no flag)
+  std::string default_bridge = "kapsel0";
+  std::string default_subnet = "10.213.0.0/24";
+  int mtu = 1500;  // bytes, bridges and veths
+  // Host-wide net.ipv4.ip_forward=1 when a non-internal network is used; off in tests.
+  bool enable_ip_forward = true;
+  // Prefixes of kapsel's host-side interface names; tests use their own so that Reconcile never
+  // touches another test's (or the daemon's) links.
+  // Host end: <prefix><first hex digits of the id>; the peer, before it moves: <prefix>p<...>.
+  // At most 6 bytes, leaving 8 or more digits of the id.
+  std::string veth_prefix = "kv";
+  std::string bridge_prefix = "kb";
+};
+
+// What a container was given.
+struct NetworkAttachment {
+  std::string mode;        // "none" | "host" | "bridge" | "container" | "network"
+  std::string netns_path;  // empty for host mode: the config then has no network namespace
+  std::string network;     // network name, bridge modes only
+  std::string address;     // "10.213.0.2", bridge modes only
+  int prefix_length = 0;
+  std::string gateway;                      // empty on an internal network (no route out)
+  std::vector<network::PortMapping> ports;  // host ports filled in
+};
+
+class NetworkManager {
+ public:
+  // Opens the nft context, creates netns_dir and records the default network when missing
+  // (FailedPrecondition when its subnet overlaps an address of the host).
+  static absl::StatusOr<std::unique_ptr<NetworkManager>> Create(store::Database* db,
+                                                                NetworkManagerOptions options);
+  ~NetworkManager();
+
+  // `mode`: "" or "bridge" (the default network), "none", "host", "container:<id>" (an id the
+  // engine resolved; that container's namespace is shared), or a network name. `publish`: -p
+  // values. Validates everything before changing anything, and undoes its own work on failure.
+  // Idempotent: for a container whose namespace exists, returns what it was given (`publish` is
+  // then ignored).
+  // InvalidArgument for a malformed -p, NotFound for an unknown network, FailedPrecondition for a
+  // taken host port.
+  absl::StatusOr<NetworkAttachment> Prepare(const std::string& container_id,
+                                            const std::string& mode,
+                                            const std::vector<std::string>& publish);
+
+  // Removes the container's veth, namespace mount, address, ports and nft rules. Idempotent.
+  absl::Status Release(const std::string& container_id);
+
+  // Releases every namespace, veth, address and port that belongs to no container in
+  // `known_ids`, re-reserves the host ports of the known ones and rebuilds the nft table. Errors
+  // are collected; it goes on past each one.
+  absl::Status Reconcile(const std::vector<std::string>& known_ids);
+
+  // User-defined networks. The bridge is created on first use and removed with the network.
+  absl::StatusOr<store::NetworkRecord> CreateNetwork(const std::string& name,
+                                                     const std::string& subnet, bool internal);
+  absl::Status RemoveNetwork(const std::string& name);
+
+  std::string NetnsPath(const std::string& container_id) const;
+  std::string VethName(const std::string& container_id) const;
+  // The veth's other end while it is still on the host.
+  std::string PeerName(const std::string& container_id) const;
+
+ private:
+  NetworkManager(store::Database* db, NetworkManagerOptions options);
+
+  absl::Status ReleaseLocked(const std::string& container_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds the nft table from the networks and ports in SQLite.
+  absl::Status ApplyNftLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckHostOverlap(const std::string& subnet);
+  absl::Status AttachBridge(const std::string& container_id, const store::NetworkRecord& network,
+                            const std::string& address, const std::string& netns_path);
+
+  store::Database* db_;
+  store::NetworkRepo repo_;
+  const NetworkManagerOptions options_;
+  absl::Mutex mu_;
+  // Bound sockets holding each container's published host ports (port_reservation.h).
+  std::map<std::string, std::vector<linux::UniqueFd>> reservations_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kapsel::daemon
