@@ -42,5 +42,6 @@ int main(int argc, char** argv) {
   kc::RegisterUpdate(app, ctx);
   kc::RegisterStats(app, ctx);
   kc::RegisterTop(app, ctx);
+  kc::RegisterExec(app, ctx);
   return kc::RunApp(app, ctx, std::vector<std::string>(argv + 1, argv + argc));
 }

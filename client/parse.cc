@@ -476,6 +476,9 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     return absl::InvalidArgumentError("invalid network \"container:\": missing container name");
   }
   spec.set_network_mode(options.network);
+  // -p is checked by the daemon, which owns the grammar (runtime/network/port_spec.h).
+  for (const std::string& p : options.publish) spec.add_publish(p);
+  spec.set_publish_all(options.publish_all);
 
   kapsel::v1::SecurityOptions* security = spec.mutable_security();
   for (const std::string& opt : options.security_opts) {
@@ -499,7 +502,54 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     spec.set_stop_signal(*signal);
   }
   if (options.stop_timeout >= 0) spec.set_stop_timeout_seconds(options.stop_timeout);
+  for (const std::string& opt : options.log_opts) {
+    if (absl::Status s = ParseLogOpt(opt, spec.mutable_log()); !s.ok()) return s;
+  }
   return spec;
+}
+
+absl::Status ParseLogOpt(absl::string_view opt, kapsel::v1::LogOptions* log) {
+  if (opt.empty()) return absl::InvalidArgumentError("--log-opt: empty value");
+  for (absl::string_view pair : absl::StrSplit(opt, ',')) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    auto invalid = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid --log-opt \"", pair, "\": ", why));
+    };
+    if (kv.first == "max-size") {
+      absl::StatusOr<int64_t> bytes = ParseMemorySize(kv.second);
+      if (!bytes.ok()) return invalid("want a size like 10m");
+      if (*bytes <= 0) return invalid("must be positive");
+      log->set_max_size_bytes(*bytes);
+    } else if (kv.first == "max-file") {
+      int files = 0;
+      if (!absl::SimpleAtoi(kv.second, &files) || files < 1) {
+        return invalid("want a number of files, at least 1");
+      }
+      log->set_max_files(files);
+    } else {
+      return invalid("unknown option (want max-size or max-file)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ParseSince(absl::string_view value, absl::Time now) {
+  const std::string text(absl::StripAsciiWhitespace(value));
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixNanos(t);
+  double seconds = 0;
+  if (!text.empty() && absl::ascii_isdigit(text.front()) && absl::SimpleAtod(text, &seconds)) {
+    return absl::ToUnixNanos(absl::FromUnixNanos(0) + absl::Seconds(seconds));
+  }
+  absl::Duration d;
+  if (absl::ParseDuration(text, &d) && d >= absl::ZeroDuration()) {
+    return absl::ToUnixNanos(now - d);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid --since \"", value,
+                   "\": want an RFC 3339 time, unix seconds or a duration like 10m"));
 }
 
 absl::Status ParseResourceFlags(const ResourceFlags& options, kapsel::v1::Resources* resources) {

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "kapsel/v1/containers.pb.h"
 
 // Pure parsers for kapselctl's arguments. None of them touches the terminal or the daemon; the
@@ -71,6 +72,16 @@ absl::Status ParseSecurityOpt(absl::string_view opt, const FileReader& files,
 // --cpus: a non-negative number of CPUs, e.g. "0.5"; 0 means unlimited.
 absl::StatusOr<double> ParseCpus(absl::string_view value);
 
+// One --log-opt value: comma-separated KEY=VALUE pairs, "max-size=10m" (a ParseMemorySize size)
+// and "max-file=3" (files kept, the current one included). Adds to `log`; an unknown key, or a
+// value that is no size or no positive number, is an error naming it. The daemon checks limits.
+absl::Status ParseLogOpt(absl::string_view opt, kapsel::v1::LogOptions* log);
+
+// logs --since: RFC 3339 ("2026-11-30T08:00:00Z", fractions and offsets allowed), unix seconds
+// ("1796026872", "1796026872.5"), or a duration back from `now` ("10m", "1h30m", "90s").
+// Returns unix nanoseconds.
+absl::StatusOr<int64_t> ParseSince(absl::string_view value, absl::Time now);
+
 // The flags shared by `run` and `create`, as the command line gave them.
 // The resource limit flags of run, create and update, unparsed.
 struct ResourceFlags {
@@ -96,6 +107,8 @@ struct ContainerOptions : ResourceFlags {
   std::string user;
   std::string entrypoint;
   std::string network;
+  std::vector<std::string> publish;  // -p, unparsed
+  bool publish_all = false;          // -P
   std::vector<std::string> volumes;  // -v, unparsed
   bool auto_remove = false;
   bool read_only = false;
@@ -109,6 +122,7 @@ struct ContainerOptions : ResourceFlags {
   std::string stop_signal;             // --stop-signal
   int stop_timeout = -1;               // --stop-timeout seconds; -1 = unset
   std::vector<std::string> env_files;  // --env-file: KEY=VALUE lines, # comments
+  std::vector<std::string> log_opts;   // --log-opt, unparsed
 };
 
 // Parses -v HOST:CONTAINER[:OPTIONS], OPTIONS a comma-separated list of ro, rw, private,

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -27,6 +29,7 @@
 #include "daemon/exit_record.h"
 #include "daemon/lifecycle_policy.h"
 #include "daemon/log_format.h"
+#include "daemon/log_options.h"
 #include "daemon/oci_spec_builder.h"
 #include "google/protobuf/util/json_util.h"
 #include "runtime/cgroups/manager.h"
@@ -88,19 +91,7 @@ std::string ReadInRoot(const std::string& rootfs, const char* rel) {
   return out;
 }
 
-// Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. Together with the pid
-// it names a process unambiguously, across pid reuse.
-uint64_t ProcessStartTime(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
-  // fields[0] is field 3 (state); field 22 is fields[19].
-  uint64_t v = 0;
-  if (fields.size() > 19) (void)absl::SimpleAtoi(fields[19], &v);
-  return v;
-}
+uint64_t ProcessStartTime(pid_t pid) { return internal::StatField(pid, 22); }
 
 }  // namespace
 
@@ -140,8 +131,21 @@ absl::Status Engine::Init() {
   auto cgroups = runtime::cgroups::NewManager();
   if (!cgroups.ok()) return cgroups.status();
   cgroups_ = *std::move(cgroups);
+  NetworkManagerOptions net_options = options_.network;
+  if (net_options.netns_dir.empty() || net_options.netns_dir == NetworkManagerOptions().netns_dir)
+    net_options.netns_dir = options_.exec_root + "/netns";
+  auto network = NetworkManager::Create(db_, std::move(net_options));
+  if (!network.ok()) return network.status();
+  network_ = *std::move(network);
   if (auto s = supervisor_.Start(); !s.ok()) return s;
   if (auto s = Reconcile(); !s.ok()) return s;
+  // Namespaces, veths, addresses and ports of containers that are gone; the nft table rebuilt.
+  if (auto all = containers_.List(); all.ok()) {
+    std::vector<std::string> ids;
+    for (const auto& rec : *all) ids.push_back(rec.id);
+    if (auto s = network_->Reconcile(ids); !s.ok())
+      spdlog::error("network reconcile: {}", std::string(s.message()));
+  }
   StartWithDaemon();
   return absl::OkStatus();
 }
@@ -188,6 +192,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (spec.has_stop_timeout_seconds() && spec.stop_timeout_seconds() < 0) {
     return absl::InvalidArgumentError("stop-timeout: must not be negative");
   }
+  // Log rotation (--log-opt): unset values take the daemon's defaults at start.
+  if (auto s = ValidateLogOptions(spec.log()); !s.ok()) return s;
   // Until the container row is committed, rmi and prune must not take the image away.
   absl::ReaderMutexLock image_use(&images_->use_mu());
   auto image = images_->Resolve(spec.image());
@@ -219,12 +225,30 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (!id.ok()) return id.status();
   if (name.empty()) name = GenerateName(*id);
 
+  // --network container:NAME shares the namespace of that container, named by its id.
+  if (absl::StartsWith(spec.network_mode(), "container:")) {
+    auto other = containers_.Resolve(spec.network_mode().substr(strlen("container:")));
+    if (!other.ok()) return other.status();
+    spec.set_network_mode("container:" + other->id);
+  }
+  if (spec.publish_all()) {
+    // -P: the image's exposed ports ("80/tcp"), each on a free host port.
+    const nlohmann::json exposed = image_config.value("ExposedPorts", nlohmann::json::object());
+    if (exposed.is_object()) {
+      for (const auto& [port, unused] : exposed.items()) spec.add_publish(port);
+    }
+  }
+
   const std::string dir = ContainerDir(*id);
   if (mkdir(dir.c_str(), 0700) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
   absl::Cleanup cleanup = [&] {
+    (void)network_->Release(*id);
     (void)store::UnmountOverlay(dir);
     (void)store::RemoveTree(dir);
   };
+  auto net =
+      network_->Prepare(*id, spec.network_mode(), {spec.publish().begin(), spec.publish().end()});
+  if (!net.ok()) return net.status();
   if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
   const std::string rootfs = store::OverlayPathsFor(dir).rootfs;
 
@@ -243,7 +267,9 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
                        std::istreambuf_iterator<char>());
     for (const auto& [file, text] :
          {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-          {"hosts", HostsFile(hostname)},
+          {"hosts",
+           HostsFile(hostname) +
+               (net->address.empty() ? "" : absl::StrCat(net->address, "\t", hostname, "\n"))},
           {"resolv.conf", ResolvConf(resolv)}}) {
       if (auto s =
               files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true);
@@ -254,6 +280,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
     in.etc_files_dir = dir;
   }
   if (spec.security().privileged()) in.host_devices = ListHostDevices();
+  in.netns_path = net->netns_path;
+  in.host_network = net->mode == "host";
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -322,6 +350,13 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
 
   // Mounts added while it ran (AddMount) come back with it (engine_mounts.cc).
   if (auto s = ApplyAddedMountsToConfig(rec.id); !s.ok()) return s;
+  // The namespace lives under the exec root (a tmpfs): after a reboot it is made again.
+  {
+    const v1::ContainerSpec spec = SpecOf(rec);
+    auto net = network_->Prepare(rec.id, spec.network_mode(),
+                                 {spec.publish().begin(), spec.publish().end()});
+    if (!net.ok()) return net.status();
+  }
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;
   unlink(absl::StrCat(shim_dir, "/", shim::kExitRecordFile).c_str());
@@ -357,6 +392,11 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   std::vector<std::string> args = {
       "kapsel-shim", "--id",  rec.id,          "--bundle",    dir, "--state-dir",
       shim_dir,      "--log", LogPath(rec.id), "--status-fd", "3"};
+  // Log rotation: the container's --log-opt values, else the daemon's defaults.
+  const logs::RotationOptions rotation =
+      EffectiveLogRotation(SpecOf(rec).log(), options_.log_rotation);
+  args.insert(args.end(), {"--log-max-size", absl::StrCat(rotation.max_size_bytes),
+                           "--log-max-files", absl::StrCat(rotation.max_files)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -791,6 +831,7 @@ absl::Status Engine::CleanupFilesystem(const std::string& id) {
   if (result.ok()) result.Update(store::RemoveTree(ContainerDir(id)));
   result.Update(store::RemoveTree(ShimDir(id)));
   if (cgroups_) result.Update(cgroups_->Destroy(CgroupOf(id)));
+  if (network_) result.Update(network_->Release(id));
   return result;
 }
 

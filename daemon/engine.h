@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/event_bus.h"
+#include "daemon/log_writer.h"
+#include "daemon/network_manager.h"
 #include "daemon/supervisor.h"
 #include "kapsel/v1/containers.pb.h"
 #include "runtime/cgroups/manager.h"
@@ -37,6 +39,10 @@ struct EngineOptions {
   std::string data_root;  // /var/lib/kapsel
   std::string exec_root;  // /run/kapsel
   std::string shim_path;  // the kapsel-shim binary
+  // Container networking; netns_dir defaults to <exec_root>/netns.
+  NetworkManagerOptions network;
+  // Log rotation of containers whose spec does not set it (kapseld --log-max-size/-files).
+  logs::RotationOptions log_rotation{.max_size_bytes = 20 << 20, .max_files = 5};
 };
 
 // One process of a running container, as the host sees it (top).
@@ -114,6 +120,7 @@ class Engine {
   std::string ShimDir(const std::string& id) const;
   const EngineOptions& options() const { return options_; }
   store::ImageStore* images() { return images_; }
+  NetworkManager* network() { return network_.get(); }
   store::Database* db() { return db_; }
 
   // Bind mounts added to a running container (engine_mounts.cc). The host path is opened here
@@ -126,6 +133,32 @@ class Engine {
   absl::StatusOr<bool> RemoveMount(const std::string& ref, const std::string& container_path);
   // In the order they were added.
   absl::StatusOr<std::vector<v1::MountSpec>> ListMounts(const std::string& ref);
+
+  // exec (engine_exec.cc): a new process in a running container, entered by `kapsel-shim exec`
+  // (daemon/shim/exec.h), which kapseld spawns with the process' stdio: pipes, or the slave of a
+  // pty whose master the session keeps. Thread-compatible: one session per Exec call.
+  struct ExecSession {
+    std::string container_id;
+    std::string container_name;
+    pid_t shim_pid = 0;
+    linux::UniqueFd shim_pidfd;
+    pid_t pid = 0;          // the exec'd process (host pid); 0 when it did not start
+    linux::UniqueFd pidfd;  // of `pid`, when it could be opened
+    bool tty = false;
+    linux::UniqueFd stdin_fd;   // write end of the stdin pipe (non-blocking); none with a tty
+    linux::UniqueFd stdout_fd;  // read end of the stdout pipe, or the pty master
+    linux::UniqueFd stderr_fd;  // read end of the stderr pipe; none with a tty
+    // Set when the process could not be started: exit code 126 or 127 and the reason.
+    std::optional<ExitInfo> failed;
+  };
+  // NotFound for an unknown container, FailedPrecondition when it is not running. With a tty,
+  // `initial_size` (when given and not 0x0) is the pty's window size before the process starts.
+  absl::StatusOr<std::unique_ptr<ExecSession>> Exec(const v1::ExecSpec& spec,
+                                                    const v1::WindowSize* initial_size = nullptr);
+  // SIGKILLs the exec'd process and its helper (the client went away).
+  void ExecKill(ExecSession& session);
+  // Waits for the helper, which exits with the process' code (128+N for signal N).
+  ExitInfo ExecWait(ExecSession& session);
 
  private:
   // Called by StartLocked: puts the added mounts into config.json's mounts (engine_mounts.cc).
@@ -166,6 +199,7 @@ class Engine {
   store::EventRepo events_;
   Supervisor supervisor_;
   std::unique_ptr<runtime::cgroups::Manager> cgroups_;
+  std::unique_ptr<NetworkManager> network_;
 
   struct OomState {
     runtime::OomWatch watch;

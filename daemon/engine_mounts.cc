@@ -30,6 +30,7 @@
 #include "daemon/atomic_file.h"
 #include "daemon/bind_mount_check.h"
 #include "daemon/engine.h"
+#include "daemon/engine_internal.h"
 #include "daemon/log_format.h"
 #include "daemon/mount_report.h"
 #include "nlohmann/json.hpp"
@@ -39,6 +40,8 @@
 
 namespace kapsel::daemon {
 namespace {
+
+using internal::StatField;
 
 using nlohmann::json;
 using store::ContainerRecord;
@@ -51,18 +54,6 @@ constexpr char kAddedMountsAnnotation[] = "kapsel.dev/added-mounts";
 
 // How long a mount helper may take before it is killed.
 constexpr int kHelperTimeoutMillis = 30000;
-
-// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable.
-uint64_t StatField(pid_t pid, size_t n) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos || n < 3) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
-  uint64_t v = 0;
-  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
-  return v;
-}
 
 // A pidfd of the container's init, checked to be the child of the container's own shim (which
 // is identified by its start time), so that a reused pid is never entered.
@@ -232,7 +223,7 @@ absl::Status Engine::AddMount(const std::string& ref, const v1::MountSpec& mount
   auto rec = containers_.Get(found->id);
   if (!rec.ok()) return rec.status();
   const std::string what = absl::StrCat("mount ", mount.host_path(), ":", mount.container_path());
-  if (rec->state != "running") {
+  if (!internal::IsActive(rec->state)) {
     return absl::FailedPreconditionError(absl::StrCat(
         what, ": container ", rec->name, " is not running (mounts are added to running ones)"));
   }
@@ -308,7 +299,8 @@ absl::StatusOr<bool> Engine::RemoveMount(const std::string& ref,
   if (!row.ok()) return row.status();
 
   bool lazy = false;
-  if (rec->state == "running") {
+  // Paused too: the helper needs the namespace, not the container's processes, to run.
+  if (internal::IsActive(rec->state)) {
     auto pidfd = InitPidfd(*rec);
     if (!pidfd.ok()) return pidfd.status();
     std::vector<std::string> args = {"mount-rm", "--pid", absl::StrCat(rec->pid), "--target",

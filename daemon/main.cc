@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--shim", shim_flag, "path of kapsel-shim (default: beside kapseld)");
   app.add_option("--busybox", busybox, "static busybox for the built-in busybox:latest image");
+  kapsel::daemon::NetworkManagerOptions network;
+  app.add_option("--bridge-subnet", network.default_subnet,
+                 "IPv4 subnet of the default bridge network (kapsel0)");
+  app.add_flag("--ip-forward,!--no-ip-forward", network.enable_ip_forward,
+               "turn on net.ipv4.ip_forward when a container needs a route out (default on)");
+  kapsel::logs::RotationOptions log_rotation = kapsel::daemon::EngineOptions{}.log_rotation;
+  app.add_option("--log-max-size", log_rotation.max_size_bytes,
+                 "size at which a container's log is rotated, e.g. 20m (default 20m)")
+      ->transform(CLI::AsSizeValue(/*kb_is_1000=*/false))
+      ->check(CLI::Range(int64_t{4096}, std::numeric_limits<int64_t>::max()));
+  app.add_option("--log-max-files", log_rotation.max_files,
+                 "log files kept per container, the current one included (default 5)")
+      ->check(CLI::Range(1, 1 << 20));
   CLI11_PARSE(app, argc, argv);
   if (socket_path.empty()) socket_path = exec_root + "/kapsel.sock";
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -91,8 +105,8 @@ int main(int argc, char** argv) {
   }
   kapsel::daemon::EventBus bus;
   kapsel::store::EventRepo events(db->get());
-  kapsel::daemon::Engine engine({data_root, exec_root, FindShim(shim_flag)}, db->get(), &images,
-                                &bus);
+  kapsel::daemon::Engine engine({data_root, exec_root, FindShim(shim_flag), network, log_rotation},
+                                db->get(), &images, &bus);
   if (auto s = engine.Init(); !s.ok()) {
     spdlog::error("engine: {}", std::string(s.message()));
     return 1;

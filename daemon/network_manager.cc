@@ -262,6 +262,39 @@ absl::StatusOr<NetworkAttachment> NetworkManager::Prepare(const std::string& con
   return out;
 }
 
+absl::StatusOr<NetworkAttachment> NetworkManager::Describe(const std::string& container_id,
+                                                           const std::string& mode) {
+  NetworkAttachment out;
+  if (mode == "host" || mode == "none") {
+    out.mode = mode;
+    if (mode == "none") out.netns_path = NetnsPath(container_id);
+    return out;
+  }
+  if (absl::StartsWith(mode, "container:")) {
+    out.mode = "container";
+    out.netns_path = NetnsPath(mode.substr(strlen("container:")));
+    return out;
+  }
+  out.mode = mode.empty() || mode == "bridge" ? "bridge" : "network";
+  out.network = mode.empty() || mode == "bridge" ? options_.default_network : mode;
+  out.netns_path = NetnsPath(container_id);
+  absl::StatusOr<store::NetworkRecord> net = repo_.Get(out.network);
+  if (!net.ok()) return net.status();
+  absl::StatusOr<Ipv4Subnet> subnet = Ipv4Subnet::Parse(net->subnet);
+  if (!subnet.ok()) return subnet.status();
+  out.prefix_length = subnet->prefix_length();
+  if (!net->internal) out.gateway = net->gateway;
+  absl::StatusOr<std::vector<store::IpAllocation>> mine = repo_.AllocationsOf(container_id);
+  if (!mine.ok()) return mine.status();
+  for (const store::IpAllocation& a : *mine) {
+    if (a.network == out.network) out.address = a.address;
+  }
+  absl::StatusOr<std::vector<store::PublishedPortRecord>> ports = repo_.Ports(container_id);
+  if (!ports.ok()) return ports.status();
+  for (const store::PublishedPortRecord& p : *ports) out.ports.push_back(FromRecord(p));
+  return out;
+}
+
 absl::Status NetworkManager::AttachBridge(const std::string& container_id,
                                           const store::NetworkRecord& net,
                                           const std::string& address,

@@ -75,6 +75,10 @@ class NetworkManager {
                                             const std::string& mode,
                                             const std::vector<std::string>& publish);
 
+  // What Prepare gave the container, from SQLite alone (inspect, ps). Changes nothing.
+  absl::StatusOr<NetworkAttachment> Describe(const std::string& container_id,
+                                             const std::string& mode);
+
   // Removes the container's veth, namespace mount, address, ports and nft rules. Idempotent.
   absl::Status Release(const std::string& container_id);
 

@@ -357,14 +357,17 @@ void LoadSeccomp(const ChildPlan& plan) {
 
 void RunChild(const ChildPlan& plan) {
   // Wait until the parent has placed us in our cgroup and written any uid/gid maps. EOF means the
-  // parent died: give up quietly.
-  char go = 0;
-  ssize_t got;
-  do {
-    got = read(plan.sync_fd, &go, 1);
-  } while (got < 0 && errno == EINTR);
-  if (got != 1) _exit(127);
-  close(plan.sync_fd);
+  // parent died: give up quietly. An exec into a running container has nothing to wait for: its
+  // parent joined the cgroup and the namespaces before forking (no sync fd).
+  if (plan.sync_fd >= 0) {
+    char go = 0;
+    ssize_t got;
+    do {
+      got = read(plan.sync_fd, &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(127);
+    close(plan.sync_fd);
+  }
 
   for (size_t i = 0; i < plan.setns_fds.size(); ++i) {
     if (setns(plan.setns_fds[i], plan.setns_types[i]) != 0)

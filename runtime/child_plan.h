@@ -105,7 +105,7 @@ struct ChildPlan {
   bool new_cgroup_ns = false;
   bool new_mount_ns = false;
 
-  int sync_fd = -1;   // read end: the parent writes one byte when the child may go on
+  int sync_fd = -1;   // read end: the parent writes one byte when the child may go on (-1: go)
   int error_fd = -1;  // write end, close-on-exec: a ChildError on failure
   int stdin_fd = -1;
   int stdout_fd = -1;

@@ -399,19 +399,7 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
   plan.argv.push_back(nullptr);
   for (auto& e : plan.env) plan.envp.push_back(e.data());
   plan.envp.push_back(nullptr);
-  const std::string& arg0 = plan.args[0];
-  if (arg0.find('/') != std::string::npos) {
-    plan.exec_candidates.push_back(arg0);
-  } else {
-    std::string path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (const auto& e : plan.env) {
-      if (absl::StartsWith(e, "PATH=")) path_var = e.substr(5);
-    }
-    for (absl::string_view dir : absl::StrSplit(path_var, ':', absl::SkipEmpty())) {
-      plan.exec_candidates.push_back(absl::StrCat(dir, "/", arg0));
-    }
-    if (plan.exec_candidates.empty()) plan.exec_candidates.push_back(arg0);
-  }
+  plan.exec_candidates = ExecCandidates(plan.args[0], plan.env);
   plan.stdin_fd = options.stdin_fd;
   plan.stdout_fd = options.stdout_fd;
   plan.stderr_fd = options.stderr_fd;
@@ -419,6 +407,21 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
     return absl::InvalidArgumentError("launch: stdin, stdout and stderr fds are required");
   }
   return plan;
+}
+
+std::vector<std::string> ExecCandidates(const std::string& arg0,
+                                        const std::vector<std::string>& env) {
+  if (arg0.find('/') != std::string::npos) return {arg0};
+  std::vector<std::string> candidates;
+  std::string path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : env) {
+    if (absl::StartsWith(e, "PATH=")) path_var = e.substr(5);
+  }
+  for (absl::string_view dir : absl::StrSplit(path_var, ':', absl::SkipEmpty())) {
+    candidates.push_back(absl::StrCat(dir, "/", arg0));
+  }
+  if (candidates.empty()) candidates.push_back(arg0);
+  return candidates;
 }
 
 int ExecErrno(const absl::Status& status) {

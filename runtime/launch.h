@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/cgroups/manager.h"
@@ -43,6 +44,11 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
 
 // The errno of a failed execve in a status from Launch, or 0 when the failure was elsewhere.
 int ExecErrno(const absl::Status& status);
+
+// The paths execve(2) tries for args[0]: args[0] itself when it has a slash, else each entry of
+// PATH in `env` (KEY=VALUE; a default PATH when there is none) joined with args[0].
+std::vector<std::string> ExecCandidates(const std::string& arg0,
+                                        const std::vector<std::string>& env);
 
 // The cgroup path the spec asks for, or kapsel/<id>.
 std::string CgroupPathFor(const Spec& spec, const std::string& container_id);

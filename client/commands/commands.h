@@ -35,5 +35,6 @@ void RegisterRename(CLI::App& app, Context& ctx);
 void RegisterUpdate(CLI::App& app, Context& ctx);
 void RegisterStats(CLI::App& app, Context& ctx);
 void RegisterTop(CLI::App& app, Context& ctx);
+void RegisterExec(CLI::App& app, Context& ctx);
 
 }  // namespace kapsel::client

@@ -31,6 +31,9 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
                   "Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped");
   cmd->add_option("--stop-signal", options->stop_signal,
                   "Signal that stops the container (default: the image's, else SIGTERM)");
+  cmd->add_option("--log-opt", options->log_opts,
+                  "Log rotation: max-size=SIZE (e.g. 10m), max-file=N (files kept)")
+      ->allow_extra_args(false);
   cmd->add_option("--stop-timeout", options->stop_timeout,
                   "Seconds stop waits before SIGKILL (default 10)")
       ->check(CLI::Range(0, 1 << 30));
@@ -38,6 +41,11 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_option("-v,--volume", options->volumes,
                   "Bind-mount a host path: HOST:CONTAINER[:ro|rw|rslave|rprivate]")
       ->allow_extra_args(false);
+  cmd->add_option("-p,--publish", options->publish,
+                  "Publish a port: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]")
+      ->allow_extra_args(false);
+  cmd->add_flag("-P,--publish-all", options->publish_all,
+                "Publish every port the image exposes on a free host port");
   cmd->add_option("--network", options->network,
                   "Network: none, host, bridge, container:NAME or a network name");
   cmd->add_option("--security-opt", options->security_opts,

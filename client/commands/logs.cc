@@ -4,8 +4,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "client/commands/commands.h"
 #include "client/output.h"
+#include "client/parse.h"
 #include "kapsel/v1/containers.grpc.pb.h"
 
 namespace kapsel::client {
@@ -15,6 +17,7 @@ struct LogsOptions {
   bool follow = false;
   bool timestamps = false;
   std::string tail = "all";
+  std::string since;  // RFC 3339, unix seconds or a duration (ParseSince)
   std::string container;
 };
 
@@ -41,6 +44,12 @@ int Logs(Context& ctx, const LogsOptions& options) {
     return ctx.Fail(
         absl::StrCat("invalid --tail \"", options.tail, "\": want a number of lines or all"));
   }
+  int64_t since = 0;
+  if (!options.since.empty()) {
+    absl::StatusOr<int64_t> t = ParseSince(options.since, absl::Now());
+    if (!t.ok()) return ctx.Fail(t.status());
+    since = *t;
+  }
   auto channel = ctx.Channel();
   if (!channel.ok()) return ctx.Fail(channel.status());
   auto stub = kapsel::v1::Containers::NewStub(*channel);
@@ -48,6 +57,7 @@ int Logs(Context& ctx, const LogsOptions& options) {
   request.set_container(options.container);
   request.set_follow(options.follow);
   request.set_tail(tail);
+  request.set_since_unix_nanos(since);
   grpc::ClientContext call;
   std::unique_ptr<grpc::ClientReader<kapsel::v1::LogEntry>> reader = stub->Logs(&call, request);
   kapsel::v1::LogEntry entry;
@@ -70,6 +80,8 @@ void RegisterLogs(CLI::App& app, Context& ctx) {
   cmd->add_flag("-f,--follow", options->follow, "Follow the output");
   cmd->add_flag("-t,--timestamps", options->timestamps, "Prefix each line with its time");
   cmd->add_option("-n,--tail", options->tail, "Lines from the end, or all (default all)");
+  cmd->add_option("--since", options->since,
+                  "Only entries since a time (RFC 3339, unix seconds) or for a duration (10m)");
   cmd->add_option("CONTAINER", options->container, "Container id or name")->required();
   cmd->callback([&ctx, options] { ctx.set_exit_code(Logs(ctx, *options)); });
 }

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/log_reader.h"
+#include "daemon/services/exec_stream.h"
 #include "daemon/services/status.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -63,6 +64,25 @@ void ToProto(const Engine& engine, const store::ContainerRecord& rec, v1::Contai
   st->set_restart_count(rec.restart_count);
 }
 
+void NetworkToProto(Engine& engine, const store::ContainerRecord& rec, v1::Container* out) {
+  if (engine.network() == nullptr) return;
+  auto net = engine.network()->Describe(rec.id, out->spec().network_mode());
+  if (!net.ok()) return;
+  v1::NetworkSettings* n = out->mutable_network();
+  n->set_mode(net->mode);
+  n->set_network(net->network);
+  n->set_ip_address(net->address);
+  n->set_prefix_length(net->prefix_length);
+  n->set_gateway(net->gateway);
+  for (const auto& p : net->ports) {
+    v1::PortBinding* b = n->add_ports();
+    b->set_host_ip(p.host_ip);
+    b->set_host_port(p.host_port);
+    b->set_container_port(p.container_port);
+    b->set_protocol(std::string(network::ProtocolName(p.protocol)));
+  }
+}
+
 v1::OutputChunk::Stream ToProto(logs::Stream s) {
   return s == logs::Stream::kStderr ? v1::OutputChunk::STREAM_STDERR
                                     : v1::OutputChunk::STREAM_STDOUT;
@@ -91,8 +111,11 @@ bool ContainersService::FollowLog(grpc::ServerContext* ctx, const std::string& i
   logs::LogReader reader(engine_->LogPath(id));
   linux::UniqueFd inotify(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   if (follow && inotify) {
-    // The shim creates the log before it starts the container, so the file exists by now.
-    inotify_add_watch(inotify.get(), reader.path().c_str(), IN_MODIFY | IN_CLOSE_WRITE);
+    // The directory, not the file: rotation (log_writer.h) renames the file away and creates a
+    // new one, and a watch on the file would stay with the old one.
+    const std::string dir = reader.path().substr(0, reader.path().rfind('/'));
+    inotify_add_watch(inotify.get(), dir.c_str(),
+                      IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO);
   }
   bool client_ok = true;
   auto drain = [&] {
@@ -257,6 +280,7 @@ grpc::Status ContainersService::Inspect(grpc::ServerContext*,
   auto rec = engine_->Get(req->container());
   if (!rec.ok()) return ToGrpc(rec.status());
   ToProto(*engine_, *rec, resp->mutable_container());
+  NetworkToProto(*engine_, *rec, resp->mutable_container());
   // Mounts added while running (engine_mounts.cc).
   auto mounts = engine_->ListMounts(rec->id);
   if (!mounts.ok()) return ToGrpc(mounts.status());
@@ -394,9 +418,9 @@ grpc::Status ContainersService::Stats(grpc::ServerContext* ctx, const v1::StatsR
   }
 }
 
-grpc::Status ContainersService::Exec(grpc::ServerContext*,
-                                     grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>*) {
-  return Unimplemented("exec");
+grpc::Status ContainersService::Exec(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>* stream) {
+  return ServeExec(engine_, ctx, stream);
 }
 grpc::Status ContainersService::Attach(
     grpc::ServerContext*, grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {

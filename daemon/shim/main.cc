@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "daemon/shim/exec.h"
 #include "daemon/shim/mount_helper.h"
 #include "daemon/shim/shim.h"
 
@@ -19,7 +21,9 @@ namespace {
 void Usage() {
   fprintf(stderr,
           "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n"
-          "       kapsel-shim mount-add|mount-rm ... (see mount_helper.h)\n");
+          "                   [--log-max-size BYTES] [--log-max-files N]\n"
+          "       kapsel-shim mount-add|mount-rm ... (see mount_helper.h)\n"
+          "       kapsel-shim exec ... -- CMD... (see exec.h)\n");
 }
 
 }  // namespace
@@ -29,11 +33,17 @@ int main(int argc, char** argv) {
   if (argc > 1 && (strcmp(argv[1], "mount-add") == 0 || strcmp(argv[1], "mount-rm") == 0)) {
     return kapsel::shim::MountHelperMain(argc - 1, argv + 1);
   }
+  // A new process in a running container (exec.h).
+  if (argc > 1 && strcmp(argv[1], "exec") == 0) return kapsel::shim::ExecMain(argc - 1, argv + 1);
   kapsel::shim::Options options;
-  static const struct option kLong[] = {
-      {"id", required_argument, nullptr, 'i'},        {"bundle", required_argument, nullptr, 'b'},
-      {"state-dir", required_argument, nullptr, 's'}, {"log", required_argument, nullptr, 'l'},
-      {"status-fd", required_argument, nullptr, 'f'}, {nullptr, 0, nullptr, 0}};
+  static const struct option kLong[] = {{"id", required_argument, nullptr, 'i'},
+                                        {"bundle", required_argument, nullptr, 'b'},
+                                        {"state-dir", required_argument, nullptr, 's'},
+                                        {"log", required_argument, nullptr, 'l'},
+                                        {"status-fd", required_argument, nullptr, 'f'},
+                                        {"log-max-size", required_argument, nullptr, 'm'},
+                                        {"log-max-files", required_argument, nullptr, 'n'},
+                                        {nullptr, 0, nullptr, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
@@ -51,6 +61,20 @@ int main(int argc, char** argv) {
         break;
       case 'f':
         options.status_fd = atoi(optarg);
+        break;
+      case 'm':
+        if (!absl::SimpleAtoi(optarg, &options.log_rotation.max_size_bytes) ||
+            options.log_rotation.max_size_bytes < 0) {
+          Usage();
+          return 2;
+        }
+        break;
+      case 'n':
+        if (!absl::SimpleAtoi(optarg, &options.log_rotation.max_files) ||
+            options.log_rotation.max_files < 1) {
+          Usage();
+          return 2;
+        }
         break;
       default:
         Usage();

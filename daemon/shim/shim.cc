@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/exit_record.h"
 #include "daemon/log_format.h"
+#include "daemon/log_writer.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/launch.h"
 #include "runtime/linux/unique_fd.h"
@@ -36,7 +37,7 @@ void Report(int fd, const StartReport& report) {
 }
 
 // Appends everything readable from `fd` to the log. Returns false at EOF.
-bool Relay(int fd, logs::Stream stream, int log_fd) {
+bool Relay(int fd, logs::Stream stream, logs::LogWriter* log) {
   char buf[65536];
   ssize_t n = read(fd, buf, sizeof(buf));
   // EIO from a pty master means every slave fd is closed: the same as EOF on a pipe.
@@ -44,9 +45,10 @@ bool Relay(int fd, logs::Stream stream, int log_fd) {
   if (n == 0) return false;
   std::string out;
   logs::FormatChunk(logs::NowNanos(), stream, absl::string_view(buf, static_cast<size_t>(n)), &out);
-  // O_APPEND keeps each record whole; a full disk loses output, not the container.
-  ssize_t unused = write(log_fd, out.data(), out.size());
-  (void)unused;
+  // A full disk or a failed rotation loses output, not the container.
+  if (auto s = log->Append(out); !s.ok()) {
+    fprintf(stderr, "kapsel-shim: log: %s\n", std::string(s.message()).c_str());
+  }
   return true;
 }
 
@@ -75,9 +77,8 @@ int Run(const Options& options) {
   auto cgroups = runtime::cgroups::NewManager();
   if (!cgroups.ok()) return Fail(options, std::string(cgroups.status().message()), 0);
 
-  UniqueFd log_fd(open(options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!log_fd)
-    return Fail(options, absl::StrCat("open ", options.log_path, ": ", strerror(errno)), 0);
+  auto log = logs::LogWriter::Open(options.log_path, options.log_rotation);
+  if (!log.ok()) return Fail(options, std::string(log.status().message()), 0);
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
     return Fail(options, absl::StrCat("pipe2: ", strerror(errno)), 0);
@@ -137,8 +138,8 @@ int Run(const Options& options) {
       break;
     }
     if (n == 0) break;  // exited, and the pipes stayed open too long: a stray holder
-    if (fds[0].revents) out_open = Relay(out_r.get(), logs::Stream::kStdout, log_fd.get());
-    if (fds[1].revents) err_open = Relay(err_r.get(), logs::Stream::kStderr, log_fd.get());
+    if (fds[0].revents) out_open = Relay(out_r.get(), logs::Stream::kStdout, &*log);
+    if (fds[1].revents) err_open = Relay(err_r.get(), logs::Stream::kStderr, &*log);
     if (fds[2].revents) {
       if (waitid(P_PIDFD, static_cast<id_t>(proc->pidfd.get()), &info, WEXITED) == 0) exited = true;
     }

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "daemon/log_writer.h"
+
 namespace kapsel::shim {
 
 struct Options {
@@ -9,6 +11,7 @@ struct Options {
   std::string bundle;     // holds config.json
   std::string state_dir;  // the exit record goes here
   std::string log_path;   // the container's stdout and stderr, in the CRI log format
+  logs::RotationOptions log_rotation;  // how log_path is rotated (log_writer.h)
   int status_fd = -1;     // one StartReport is written here, then it is closed
 };
 

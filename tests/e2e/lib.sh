@@ -13,6 +13,10 @@ if [[ $(id -u) -ne 0 ]]; then echo "SKIP: needs root"; exit 77; fi
 if [[ ! -x /bin/busybox ]]; then echo "SKIP: needs /bin/busybox (busybox-static)"; exit 77; fi
 
 E2E_TMP=$(mktemp -d /tmp/kapsel-e2e.XXXXXX)
+# The daemon makes the default bridge and its nft table on first use; a test run that found
+# neither removes both at the end.
+HAD_BRIDGE=0; [[ -e /sys/class/net/kapsel0 ]] && HAD_BRIDGE=1
+HAD_NFT=0; nft list table ip kapsel >/dev/null 2>&1 && HAD_NFT=1
 export KAPSEL_SOCKET=$E2E_TMP/run/kapsel.sock
 DAEMON_PID=
 
@@ -20,7 +24,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 start_daemon() {
-  "$KAPSELD" --data-root "$E2E_TMP/data" --exec-root "$E2E_TMP/run" --log-level debug \
+  "$KAPSELD" --data-root "$E2E_TMP/data" --exec-root "$E2E_TMP/run" --log-level debug --no-ip-forward \
     >>"$E2E_TMP/kapseld.log" 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 1 200); do
@@ -66,6 +70,9 @@ cleanup() {
     [[ -d $cg ]] || continue
     [[ -d $E2E_TMP/data/containers/$(basename "$cg") ]] && rmdir "$cg" 2>/dev/null || true
   done
+  awk -v t="$E2E_TMP" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  [[ $HAD_NFT -eq 1 ]] || nft delete table ip kapsel 2>/dev/null || true
+  [[ $HAD_BRIDGE -eq 1 ]] || ip link del kapsel0 2>/dev/null || true
   if [[ $rc -ne 0 && -f $E2E_TMP/kapseld.log ]]; then echo "--- kapseld.log"; tail -n 50 "$E2E_TMP/kapseld.log"; fi
   rm -rf "$E2E_TMP"
   exit $rc

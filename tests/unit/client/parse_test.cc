@@ -341,5 +341,62 @@ TEST(ParseVolumeTest, BadVolumesNameTheProblem) {
   }
 }
 
+TEST(ParseLogOptTest, CommaSeparatedAndRepeated) {
+  kapsel::v1::LogOptions log;
+  ASSERT_TRUE(ParseLogOpt("max-size=10m,max-file=3", &log).ok());
+  EXPECT_EQ(log.max_size_bytes(), 10 * 1024 * 1024);
+  EXPECT_EQ(log.max_files(), 3);
+
+  ContainerOptions options;
+  options.image = "busybox";
+  options.log_opts = {"max-size=4k", "max-file=2"};
+  absl::StatusOr<kapsel::v1::ContainerSpec> spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->log().max_size_bytes(), 4096);
+  EXPECT_EQ(spec->log().max_files(), 2);
+
+  options.log_opts.clear();
+  spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->has_log());
+}
+
+TEST(ParseLogOptTest, BadValuesNameTheProblem) {
+  for (const auto& [value, want] : std::vector<std::pair<std::string, std::string>>{
+           {"max-size=lots", "max-size=lots"},
+           {"max-size=0", "must be positive"},
+           {"max-file=0", "at least 1"},
+           {"max-file=x", "max-file=x"},
+           {"max-file=3,mode=non-blocking", "unknown option"},
+           {"max-size", "max-size"},
+       }) {
+    kapsel::v1::LogOptions log;
+    absl::Status s = ParseLogOpt(value, &log);
+    ASSERT_FALSE(s.ok()) << value;
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+    EXPECT_NE(s.message().find(want), std::string::npos) << s;
+  }
+  ContainerOptions options;
+  options.image = "busybox";
+  options.log_opts = {"max-file=-1"};
+  EXPECT_FALSE(BuildContainerSpec(options, FakeEnv({})).ok());
+}
+
+TEST(ParseSinceTest, TimesUnixSecondsAndDurations) {
+  const absl::Time now = absl::FromUnixSeconds(1796026872);
+  EXPECT_EQ(*ParseSince("2026-11-30T08:21:12Z", now), int64_t{1796026872} * 1000000000);
+  EXPECT_EQ(*ParseSince("2026-11-30T08:21:12.5Z", now),
+            int64_t{1796026872} * 1000000000 + 500000000);
+  EXPECT_EQ(*ParseSince("2026-11-30T09:21:12+01:00", now), int64_t{1796026872} * 1000000000);
+  EXPECT_EQ(*ParseSince("1796026872", now), int64_t{1796026872} * 1000000000);
+  EXPECT_EQ(*ParseSince("10m", now), int64_t{1796026872 - 600} * 1000000000);
+  EXPECT_EQ(*ParseSince("1h30m", now), int64_t{1796026872 - 5400} * 1000000000);
+  for (const char* bad : {"", "yesterday", "-10m", "2026-13-01T00:00:00Z", "10x"}) {
+    absl::StatusOr<int64_t> t = ParseSince(bad, now);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_NE(t.status().message().find("--since"), std::string::npos) << t.status();
+  }
+}
+
 }  // namespace
 }  // namespace kapsel::client

@@ -1,0 +1,69 @@
+#!/bin/bash
+# Container networking through the real daemon: the default bridge with a published port answered
+# on 127.0.0.1, container-to-container traffic on the bridge, --network none and container:NAME,
+# bad input, and no veth or namespace left behind. Traffic goes only to 127.0.0.1 and to the
+# containers' own addresses.
+source "$(dirname "$0")/lib.sh"
+links_before=$(ls /sys/class/net | sort | grep -v '^kapsel0$' | tr '\n' ' ')
+start_daemon
+
+inspect_field() {  # inspect_field CONTAINER KEY: the first "KEY": value of inspect's JSON
+  kctl inspect --type container "$1" | sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n1
+}
+# (the host busybox wget crashes on -T, so the time limit comes from timeout)
+http_get() { timeout 5 /bin/busybox wget -qO- "$1"; }
+
+port=$((18080 + RANDOM % 1000))
+web=$(kctl run -d --name web -p "127.0.0.1:$port:80" busybox \
+  sh -c 'mkdir -p /www && echo hello-from-kapsel > /www/index.html && exec httpd -f -p 80 -h /www')
+ip=$(inspect_field web ipAddress)
+[[ $ip == 10.213.0.* ]] || fail "no bridge address for web: '$ip'"
+body=""
+for _ in $(seq 1 50); do body=$(http_get "http://127.0.0.1:$port/" 2>/dev/null) && break; sleep 0.1; done
+[[ $body == hello-from-kapsel ]] || fail "published port: got '$body'"
+pass "GET http://127.0.0.1:$port/ -> $body (container $ip:80)"
+
+# The container itself: eth0 with its address, a default route via the gateway.
+out=$(kctl run --rm busybox sh -c 'ip -4 addr show eth0; ip route')
+grep -q "inet 10.213.0." <<<"$out" || fail "no eth0 address: $out"
+grep -q "default via 10.213.0.1" <<<"$out" || fail "no default route: $out"
+pass "eth0 and default route inside"
+
+# Neighbours on the bridge reach each other.
+out=$(kctl run --rm busybox timeout 5 wget -qO- "http://$ip:80/")
+[[ $out == hello-from-kapsel ]] || fail "container to container: '$out'"
+pass "container to container over kapsel0"
+
+# --network none: only lo, and up.
+out=$(kctl run --rm --network none busybox sh -c 'ls /sys/class/net; cat /sys/class/net/lo/operstate')
+[[ $(head -n1 <<<"$out") == lo && $(wc -l <<<"$out") -eq 2 ]] || fail "--network none: $out"
+pass "--network none has only lo"
+
+# container:NAME shares web's namespace: its localhost is web's.
+out=$(kctl run --rm --network container:web busybox timeout 5 wget -qO- http://127.0.0.1:80/)
+[[ $out == hello-from-kapsel ]] || fail "container:web: '$out'"
+pass "--network container:web shares the namespace"
+
+# Bad input: clear errors and nothing half-made.
+netns_count() { ls "$E2E_TMP/run/netns" 2>/dev/null | wc -l; }
+before=$(netns_count)
+n_before=$(count_containers)
+capture kctl run -d -p 80:abc busybox true
+[[ $RC -eq 125 && $ERR == *"80:abc"* ]] || fail "malformed -p: rc=$RC $ERR"
+capture kctl run -d -p "127.0.0.1:$port:80" busybox true
+[[ $RC -eq 125 && $ERR == *"$port"* ]] || fail "taken host port: rc=$RC $ERR"
+capture kctl run -d --network nosuchnet busybox true
+[[ $RC -eq 125 && $ERR == *"nosuchnet"* ]] || fail "unknown network: rc=$RC $ERR"
+capture kctl run -d --network none -p 8080:80 busybox true
+[[ $RC -eq 125 ]] || fail "-p with --network none: rc=$RC $ERR"
+[[ $(netns_count) -eq $before && $(count_containers) -eq $n_before ]] ||
+  fail "bad input left a namespace or a container behind"
+pass "bad input refused, nothing left"
+
+# Removal leaves no veth and no namespace; the published port is free again.
+kctl rm -f web >/dev/null
+[[ $(netns_count) -eq 0 ]] || fail "namespaces left: $(ls "$E2E_TMP/run/netns")"
+links_after=$(ls /sys/class/net | sort | grep -v '^kapsel0$' | tr '\n' ' ')
+[[ $links_after == "$links_before" ]] || fail "links before: $links_before after: $links_after"
+if http_get "http://127.0.0.1:$port/" >/dev/null 2>&1; then fail "port $port still answers"; fi
+pass "no veth, namespace or published port left"
