@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   kc::RegisterRm(app, ctx);
   kc::RegisterEvents(app, ctx);
   kc::RegisterMount(app, ctx);
+  kc::RegisterNetwork(app, ctx);
   kc::RegisterPause(app, ctx);
   kc::RegisterUnpause(app, ctx);
   kc::RegisterRestart(app, ctx);

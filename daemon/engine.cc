@@ -91,7 +91,7 @@ std::string ReadInRoot(const std::string& rootfs, const char* rel) {
   return out;
 }
 
-uint64_t ProcessStartTime(pid_t pid) { return internal::StatField(pid, 22); }
+uint64_t ProcessStartTime(pid_t pid) { return linux::ProcStatField(pid, 22); }
 
 }  // namespace
 

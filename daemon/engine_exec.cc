@@ -29,6 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "daemon/engine.h"
+#include "daemon/engine_internal.h"
 #include "daemon/oci_spec_builder.h"
 #include "runtime/linux/syscalls.h"
 #include "spdlog/spdlog.h"
@@ -44,18 +45,6 @@ using store::EventRecord;
 constexpr int kReportTimeoutMillis = 30000;
 // At most this much of /etc/passwd or /etc/group is read.
 constexpr size_t kMaxUserFileBytes = 1 << 20;
-
-// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable.
-uint64_t StatField(pid_t pid, size_t n) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos || n < 3 || close_paren + 2 > text.size()) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
-  uint64_t v = 0;
-  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
-  return v;
-}
 
 // A file of the container's root, resolved inside it (a symlink planted in the image cannot lead
 // to a host file); "" when it does not exist.
@@ -158,16 +147,11 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   auto not_running = [&] {
     return absl::FailedPreconditionError(absl::StrCat("container ", rec->name, " is not running"));
   };
-  if (rec->state != "running" || rec->pid <= 0 || rec->shim_pid <= 0) return not_running();
-  // The init is the child of the container's own shim, which its start time identifies: a pidfd
-  // held across the check rules out a reused pid.
-  auto init_pidfd = linux::PidfdOpen(rec->pid);
-  if (!init_pidfd.ok()) return not_running();
-  const uint64_t init_start = StatField(rec->pid, 22);
-  if (StatField(rec->pid, 4) != static_cast<uint64_t>(rec->shim_pid) ||
-      StatField(rec->shim_pid, 22) != rec->shim_start_time || init_start == 0) {
-    return not_running();
-  }
+  if (rec->state != "running") return not_running();
+  // A pidfd held across the check rules out a reused pid.
+  auto init_pidfd = internal::InitPidfd(*rec);
+  if (!init_pidfd.ok()) return init_pidfd.status();
+  const uint64_t init_start = linux::ProcStatField(rec->pid, 22);
   std::string user_arg;
   if (!spec.user().empty()) {
     auto user = ResolveExecUser(rec->pid, init_pidfd->get(), spec.user());

@@ -5,16 +5,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <fstream>
-#include <iterator>
 #include <string>
-#include <vector>
 
-#include "absl/strings/numbers.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "kapsel/v1/containers.pb.h"
+#include "runtime/linux/syscalls.h"
+#include "runtime/linux/unique_fd.h"
 #include "store/containers_repo.h"
 
 namespace kapsel::daemon::internal {
@@ -32,17 +30,22 @@ inline v1::ContainerSpec SpecOf(const store::ContainerRecord& rec) {
 // The container's cgroup, relative to each hierarchy's root.
 inline std::string CgroupOf(const std::string& id) { return absl::StrCat("kapsel/", id); }
 
-// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable. Field 22, the start
-// time in clock ticks since boot, together with the pid names a process across pid reuse.
-inline uint64_t StatField(pid_t pid, size_t n) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 2 > text.size() || n < 3) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
-  uint64_t v = 0;
-  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
-  return v;
+// A pidfd of the container's init, checked to be the child of the container's own shim (which
+// its recorded start time identifies), so that a reused pid is never entered. FailedPrecondition
+// "container X is not running" otherwise.
+inline absl::StatusOr<linux::UniqueFd> InitPidfd(const store::ContainerRecord& rec) {
+  auto not_running = [&] {
+    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not running"));
+  };
+  if (rec.pid <= 0 || rec.shim_pid <= 0) return not_running();
+  auto pidfd = linux::PidfdOpen(rec.pid);
+  if (!pidfd.ok()) return not_running();
+  if (linux::ProcStatField(rec.pid, 4) != static_cast<uint64_t>(rec.shim_pid) ||
+      linux::ProcStatField(rec.shim_pid, 22) != rec.shim_start_time ||
+      linux::ProcStatField(rec.pid, 22) == 0) {
+    return not_running();
+  }
+  return pidfd;
 }
 
 }  // namespace kapsel::daemon::internal

@@ -41,7 +41,7 @@
 namespace kapsel::daemon {
 namespace {
 
-using internal::StatField;
+using internal::InitPidfd;
 
 using nlohmann::json;
 using store::ContainerRecord;
@@ -54,22 +54,6 @@ constexpr char kAddedMountsAnnotation[] = "kapsel.dev/added-mounts";
 
 // How long a mount helper may take before it is killed.
 constexpr int kHelperTimeoutMillis = 30000;
-
-// A pidfd of the container's init, checked to be the child of the container's own shim (which
-// is identified by its start time), so that a reused pid is never entered.
-absl::StatusOr<linux::UniqueFd> InitPidfd(const ContainerRecord& rec) {
-  auto not_running = [&] {
-    return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not running"));
-  };
-  if (rec.pid <= 0 || rec.shim_pid <= 0) return not_running();
-  auto pidfd = linux::PidfdOpen(rec.pid);
-  if (!pidfd.ok()) return not_running();
-  if (StatField(rec.pid, 4) != static_cast<uint64_t>(rec.shim_pid) ||
-      StatField(rec.shim_pid, 22) != rec.shim_start_time) {
-    return not_running();
-  }
-  return pidfd;
-}
 
 // "/a//b/" -> "/a/b"; relative paths and . or .. components are refused.
 absl::StatusOr<std::string> NormalizeContainerPath(const std::string& path) {

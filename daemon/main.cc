@@ -17,6 +17,7 @@
 #include "daemon/services/containers_service.h"
 #include "daemon/services/events_service.h"
 #include "daemon/services/images_service.h"
+#include "daemon/services/networks_service.h"
 #include "daemon/services/system_service.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
   kapsel::daemon::ContainersService containers_service(&engine);
   kapsel::daemon::ImagesService images_service(&engine);
   kapsel::daemon::EventsService events_service(&bus, &events);
+  kapsel::daemon::NetworksService networks_service(&engine);
 
   unlink(socket_path.c_str());
   grpc::ServerBuilder builder;
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&containers_service);
   builder.RegisterService(&images_service);
   builder.RegisterService(&events_service);
+  builder.RegisterService(&networks_service);
   builder.SetMaxReceiveMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {

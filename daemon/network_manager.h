@@ -91,6 +91,14 @@ class NetworkManager {
   absl::StatusOr<store::NetworkRecord> CreateNetwork(const std::string& name,
                                                      const std::string& subnet, bool internal);
   absl::Status RemoveNetwork(const std::string& name);
+  absl::StatusOr<std::vector<store::NetworkRecord>> ListNetworks() { return repo_.List(); }
+  absl::StatusOr<store::NetworkRecord> GetNetwork(const std::string& name) {
+    return repo_.Get(name);
+  }
+  // The addresses handed out on network `name`.
+  absl::StatusOr<std::vector<store::IpAllocation>> Endpoints(const std::string& name) {
+    return repo_.Allocations(name);
+  }
 
   std::string NetnsPath(const std::string& container_id) const;
   std::string VethName(const std::string& container_id) const;

@@ -32,13 +32,6 @@ namespace {
 
 constexpr char kExecErrnoPayload[] = "kapsel.dev/exec-errno";
 
-int ReadLastCap() {
-  std::ifstream in("/proc/sys/kernel/cap_last_cap");
-  int v = 40;
-  if (!(in >> v)) return 40;
-  return v;
-}
-
 struct DefaultDevice {
   const char* path;
   int major;
@@ -407,6 +400,13 @@ absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& optio
     return absl::InvalidArgumentError("launch: stdin, stdout and stderr fds are required");
   }
   return plan;
+}
+
+int ReadLastCap() {
+  std::ifstream in("/proc/sys/kernel/cap_last_cap");
+  int v = 40;
+  if (!(in >> v)) return 40;
+  return v;
 }
 
 std::vector<std::string> ExecCandidates(const std::string& arg0,

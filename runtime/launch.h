@@ -45,6 +45,10 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
 // The errno of a failed execve in a status from Launch, or 0 when the failure was elsewhere.
 int ExecErrno(const absl::Status& status);
 
+// The highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap; 40 if
+// unreadable).
+int ReadLastCap();
+
 // The paths execve(2) tries for args[0]: args[0] itself when it has a slash, else each entry of
 // PATH in `env` (KEY=VALUE; a default PATH when there is none) joined with args[0].
 std::vector<std::string> ExecCandidates(const std::string& arg0,

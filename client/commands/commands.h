@@ -28,6 +28,7 @@ void RegisterInspect(CLI::App& app, Context& ctx);
 void RegisterRm(CLI::App& app, Context& ctx);
 void RegisterEvents(CLI::App& app, Context& ctx);
 void RegisterMount(CLI::App& app, Context& ctx);
+void RegisterNetwork(CLI::App& app, Context& ctx);
 void RegisterPause(CLI::App& app, Context& ctx);
 void RegisterUnpause(CLI::App& app, Context& ctx);
 void RegisterRestart(CLI::App& app, Context& ctx);

@@ -56,25 +56,6 @@ struct ExecArgs {
   std::vector<std::string> cmd;
 };
 
-// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable.
-uint64_t StatField(pid_t pid, size_t n) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos || n < 3 || close_paren + 2 > text.size()) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
-  uint64_t v = 0;
-  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
-  return v;
-}
-
-int ReadLastCap() {
-  std::ifstream in("/proc/sys/kernel/cap_last_cap");
-  int v = 40;
-  if (!(in >> v)) return 40;
-  return v;
-}
-
 void WriteLine(int fd, const std::string& line) {
   size_t done = 0;
   while (done < line.size()) {
@@ -219,10 +200,14 @@ absl::StatusOr<runtime::ChildPlan> BuildExecPlan(const runtime::Spec& spec, cons
   plan.stderr_fd = 2;
   plan.terminal = a.tty;
   plan.rlimits = spec.process.rlimits;
-  plan.last_cap = ReadLastCap();
+  plan.last_cap = runtime::ReadLastCap();
   if (a.privileged) {
-    // --privileged: every capability the kernel knows, none inheritable or ambient.
-    uint64_t all = plan.last_cap >= 63 ? ~0ULL : (1ULL << (plan.last_cap + 1)) - 1;
+    // --privileged: the helper's whole bounding set (every capability the host lets kapseld
+    // have), none inheritable or ambient.
+    uint64_t all = 0;
+    for (int cap = 0; cap <= plan.last_cap && cap < 64; ++cap) {
+      if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) all |= 1ULL << cap;
+    }
     plan.set_caps = true;
     plan.caps.bounding = plan.caps.effective = plan.caps.permitted = all;
   } else if (spec.process.capabilities) {
@@ -294,7 +279,7 @@ int Exec(const ExecArgs& a) {
   // The pid names the container's init only while that process lives and has the start time the
   // daemon saw: with the pidfd held, a check of the start time rules out a reused pid.
   auto pidfd = linux::PidfdOpen(a.pid);
-  if (!pidfd.ok() || StatField(a.pid, 22) != a.start_time) {
+  if (!pidfd.ok() || linux::ProcStatField(a.pid, 22) != a.start_time) {
     return ReportFailure(status_fd, kNotExecutable,
                          absl::StrCat("container ", a.id, " is not running"));
   }

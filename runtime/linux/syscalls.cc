@@ -5,7 +5,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace kapsel::linux {
 
@@ -47,6 +53,17 @@ int RawPivotRoot(const char* new_root, const char* put_old) {
 
 int RawCloseRange(unsigned first, unsigned last, unsigned flags) {
   return static_cast<int>(syscall(SYS_close_range, first, last, flags));
+}
+
+uint64_t ProcStatField(pid_t pid, size_t n) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos || n < 3 || close_paren + 2 > text.size()) return 0;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(close_paren + 2), ' ');
+  uint64_t v = 0;
+  if (fields.size() > n - 3) (void)absl::SimpleAtoi(fields[n - 3], &v);
+  return v;
 }
 
 }  // namespace kapsel::linux

@@ -27,6 +27,10 @@ long RawClone3(struct clone_args* args);
 
 // pidfd_open(2), Linux 5.3.
 absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid);
+
+// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unreadable. Field 22, the start
+// time in clock ticks since boot, together with the pid names a process across pid reuse.
+uint64_t ProcStatField(pid_t pid, size_t n);
 // pidfd_send_signal(2), Linux 5.1.
 absl::Status PidfdSendSignal(int pidfd, int sig);
 

@@ -22,7 +22,7 @@ capture kctl exec ex hostname
 [[ $RC -eq 0 && $OUT == exhost ]] || fail "hostname: rc=$RC out=$OUT err=$ERR"
 capture kctl exec ex cat /tmp/marker
 [[ $OUT == from-main ]] || fail "mount namespace: rc=$RC out=$OUT err=$ERR"
-capture kctl exec ex cat /proc/1/cmdline
+capture kctl exec ex sh -c 'tr "\0" " " </proc/1/cmdline'
 [[ $OUT == sleep* ]] || fail "pid 1 is not the container's init: $OUT ($ERR)"
 capture kctl exec ex sh -c 'ls /proc | grep -c "^[0-9]"'
 [[ $OUT -le 4 ]] || fail "exec sees more than the container's processes: $OUT"
@@ -33,15 +33,16 @@ capture kctl exec ex sh -c 'cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup'
 self_cg=${OUT%%---*}
 init_cg=${OUT##*---}
 [[ $(echo "$self_cg" | sed '/^$/d') == $(echo "$init_cg" | sed '/^$/d') ]] || fail "cgroup differs: $OUT"
-capture kctl exec ex sh -c 'echo $$; sleep 0.5' &
-sleep 0.3
+kctl exec ex sleep 1 >/dev/null &
+bg=$!
+sleep 0.5
 host_procs=$(cat /sys/fs/cgroup/memory/kapsel/"$id"/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/kapsel/"$id"/cgroup.procs)
-wait
+wait "$bg"
 [[ $(wc -l <<<"$host_procs") -ge 2 ]] || fail "exec'd process not in kapsel/$id: $host_procs"
 pass "exec joins the container's cgroup"
 
 # --- capabilities, seccomp, no_new_privs.
-main_pid=$(kctl inspect ex | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1)
+main_pid=$(kctl ps -a --format json | grep "\"Id\":\"$id" | sed -n 's/.*"Pid":\([0-9]*\).*/\1/p')
 main_capeff=$(awk '/^CapEff/ {print $2}' /proc/"$main_pid"/status)
 capture kctl exec ex cat /proc/self/status
 capeff=$(awk '/^CapEff/ {print $2}' <<<"$OUT")
@@ -50,6 +51,7 @@ grep -q '^Seccomp:[[:space:]]*2' <<<"$OUT" || fail "no seccomp filter: $(grep Se
 grep -q '^NoNewPrivs:[[:space:]]*1' <<<"$OUT" || fail "no_new_privs not set"
 capture kctl exec --privileged ex cat /proc/self/status
 priv_capeff=$(awk '/^CapEff/ {print $2}' <<<"$OUT")
+[[ $RC -eq 0 ]] || fail "exec --privileged: rc=$RC $ERR"
 [[ $((16#$priv_capeff)) -gt $((16#$capeff)) ]] || fail "--privileged CapEff $priv_capeff not above $capeff"
 grep -q '^Seccomp:[[:space:]]*0' <<<"$OUT" || fail "--privileged still filtered"
 pass "capabilities ($capeff, privileged $priv_capeff), seccomp 2, no_new_privs 1"
@@ -99,7 +101,7 @@ capture kctl exec ex readlink /proc/self/cwd
 pass "only stdio crosses into the container"
 
 # --- -it through a real pty: the window size arrives, typed input is echoed and read.
-cat >"$E2E_TMP/pty.py" <<'PY'
+cat >"$E2E_TMP/drive_pty.py" <<'PY'
 import fcntl, os, pty, select, struct, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
@@ -126,13 +128,22 @@ sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
 set +e
-OUT=$(python3 "$E2E_TMP/pty.py" "$KAPSELCTL" exec -it ex sh -c 'stty size; echo typed:$(head -c3); exit 3')
+OUT=$(python3 "$E2E_TMP/drive_pty.py" "$KAPSELCTL" exec -it ex sh -c 'stty size; echo typed:$(head -c3); exit 3')
 RC=$?
 set -e
 [[ $RC -eq 3 ]] || fail "exec -it exit code $RC: $OUT"
 [[ $OUT == *"33 101"* ]] || fail "window size not passed: $OUT"
 [[ $OUT == *"abc"*"typed:abc"* ]] || fail "input not echoed and read: $OUT"
 pass "exec -it: window size 33x101, echo and input through a pty"
+
+# --- a client that goes away takes its process with it.
+set +e
+timeout -s INT 1 "$KAPSELCTL" exec ex sleep 4242
+set -e
+sleep 0.5
+capture kctl exec ex ps
+[[ $OUT != *"sleep 4242"* ]] || fail "process of a cancelled exec still runs: $OUT"
+pass "a cancelled exec is killed"
 
 # --- events.
 timeout 3 "$KAPSELCTL" events --since 0 --format json --filter container="$id" >"$E2E_TMP/ev" || true

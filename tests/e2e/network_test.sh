@@ -44,6 +44,29 @@ out=$(kctl run --rm --network container:web busybox timeout 5 wget -qO- http://1
 [[ $out == hello-from-kapsel ]] || fail "container:web: '$out'"
 pass "--network container:web shares the namespace"
 
+# A user network: its own bridge and subnet; members reach each other; rm refused while in use.
+kctl network create --subnet 10.213.77.0/24 e2enet >/dev/null
+kctl network ls | grep -q "e2enet .*10.213.77.0/24" || fail "network ls: $(kctl network ls)"
+capture kctl network create --subnet 10.213.77.128/25 other
+[[ $RC -ne 0 && $ERR == *overlaps* ]] || fail "overlapping subnet: rc=$RC $ERR"
+kctl run -d --name srv --network e2enet busybox \
+  sh -c 'mkdir -p /www && echo on-e2enet > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+srv_ip=$(inspect_field srv ipAddress)
+[[ $srv_ip == 10.213.77.* ]] || fail "no address on e2enet: '$srv_ip'"
+out=""
+for _ in $(seq 1 20); do
+  out=$(kctl run --rm --network e2enet busybox timeout 5 wget -qO- "http://$srv_ip:80/" 2>/dev/null) && break
+  sleep 0.1
+done
+[[ $out == on-e2enet ]] || fail "member to member on e2enet: '$out'"
+kctl network inspect e2enet | grep -q "$srv_ip" || fail "network inspect lacks the endpoint"
+capture kctl network rm e2enet
+[[ $RC -ne 0 && $ERR == *"in use"* ]] || fail "rm of a network in use: rc=$RC $ERR"
+kctl rm -f srv >/dev/null
+kctl network rm e2enet >/dev/null
+[[ -z $(kctl network ls -q | grep e2enet) ]] || fail "e2enet still listed"
+pass "user network: create, members talk, rm refused in use, then removed"
+
 # Bad input: clear errors and nothing half-made.
 netns_count() { ls "$E2E_TMP/run/netns" 2>/dev/null | wc -l; }
 before=$(netns_count)
