@@ -267,9 +267,7 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
                        std::istreambuf_iterator<char>());
     for (const auto& [file, text] :
          {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-          {"hosts",
-           HostsFile(hostname) +
-               (net->address.empty() ? "" : absl::StrCat(net->address, "\t", hostname, "\n"))},
+          {"hosts", HostsFile(hostname, net->address)},
           {"resolv.conf", ResolvConf(resolv)}}) {
       if (auto s =
               files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true);

@@ -164,10 +164,9 @@ absl::Status ResolveUser(const std::string& user, const std::string& passwd,
   return absl::OkStatus();
 }
 
-std::string HostsFile(const std::string& hostname) {
-  return absl::StrCat(
-      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t", hostname,
-      "\n");
+std::string HostsFile(const std::string& hostname, const std::string& address) {
+  return absl::StrCat("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                      address.empty() ? "127.0.1.1" : address, "\t", hostname, "\n");
 }
 
 std::string ResolvConf(const std::string& host_resolv_conf) {

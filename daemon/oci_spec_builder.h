@@ -31,9 +31,10 @@ struct SpecInputs {
   bool host_network = false;
 };
 
-// The container's /etc/hosts and /etc/resolv.conf contents. Loopback nameservers of the host
-// (a local resolver) mean nothing inside the container's network namespace and are dropped.
-std::string HostsFile(const std::string& hostname);
+// The container's /etc/hosts and /etc/resolv.conf contents. The hostname maps to the container's
+// address on its network, or to 127.0.1.1 without one. Loopback nameservers of the host (a local
+// resolver) mean nothing inside the container's network namespace and are dropped.
+std::string HostsFile(const std::string& hostname, const std::string& address = "");
 std::string ResolvConf(const std::string& host_resolv_conf);
 
 // The resolved command: Entrypoint + Cmd of the request, else of the image. Empty is an error
