@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   kc::RegisterImport(app, ctx);
   kc::RegisterImages(app, ctx);
   kc::RegisterLoad(app, ctx);
+  kc::RegisterPull(app, ctx);
   kc::RegisterSave(app, ctx);
   kc::RegisterTag(app, ctx);
   kc::RegisterRmi(app, ctx);
@@ -44,5 +45,6 @@ int main(int argc, char** argv) {
   kc::RegisterStats(app, ctx);
   kc::RegisterTop(app, ctx);
   kc::RegisterExec(app, ctx);
+  kc::RegisterAttach(app, ctx);
   return kc::RunApp(app, ctx, std::vector<std::string>(argv + 1, argv + argc));
 }

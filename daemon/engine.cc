@@ -109,7 +109,8 @@ Engine::Engine(EngineOptions options, store::Database* db, store::ImageStore* im
       images_(images),
       bus_(bus),
       containers_(db),
-      events_(db) {}
+      events_(db),
+      log_rotation_(options_.log_rotation) {}
 
 Engine::~Engine() { Shutdown(); }
 
@@ -119,6 +120,11 @@ std::string Engine::ContainerDir(const std::string& id) const {
 std::string Engine::ShimDir(const std::string& id) const {
   return absl::StrCat(options_.exec_root, "/shims/", id);
 }
+void Engine::SetDefaultLogRotation(const logs::RotationOptions& rotation) {
+  absl::MutexLock lock(&defaults_mu_);
+  log_rotation_ = rotation;
+}
+
 std::string Engine::LogPath(const std::string& id) const {
   return ContainerDir(id) + "/container.log";
 }
@@ -280,6 +286,7 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (spec.security().privileged()) in.host_devices = ListHostDevices();
   in.netns_path = net->netns_path;
   in.host_network = net->mode == "host";
+  in.rlimits = options_.default_rlimits;
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -318,17 +325,18 @@ absl::Status Engine::Start(const std::string& ref) {
   absl::MutexLock lock(ContainerLock(found->id));
   auto rec = containers_.Get(found->id);
   if (!rec.ok()) return rec.status();
-  // A start by hand begins a new run for the restart policy.
-  rec->restart_count = 0;
-  rec->stopped_by_user = false;
-  {
-    absl::MutexLock exit_lock(&exit_mu_);
-    restarting_.erase(rec->id);
-  }
+  BeginManualRun(&*rec);
   return StartLocked(*std::move(rec));
 }
 
-absl::Status Engine::StartLocked(ContainerRecord rec) {
+void Engine::BeginManualRun(ContainerRecord* rec) {
+  rec->restart_count = 0;
+  rec->stopped_by_user = false;
+  absl::MutexLock exit_lock(&exit_mu_);
+  restarting_.erase(rec->id);
+}
+
+absl::Status Engine::StartLocked(ContainerRecord rec, int attach_fd) {
   if (IsActive(rec.state)) {
     return absl::FailedPreconditionError(
         absl::StrCat("container ", rec.name, " is already running"));
@@ -336,6 +344,13 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   if (rec.state == "removing") {
     return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is being removed"));
   }
+  const absl::Time begin = absl::Now();
+  absl::Status result = LaunchLocked(std::move(rec), attach_fd);
+  if (options_.start_observer) options_.start_observer(absl::Now() - begin, result);
+  return result;
+}
+
+absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
   const std::string dir = ContainerDir(rec.id);
   // The rootfs was mounted at create; only after a reboot (or an unmount) is it mounted again.
   auto mounted = store::IsMountPoint(store::OverlayPathsFor(dir).rootfs);
@@ -377,6 +392,7 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
   posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 2);
   posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
+  if (attach_fd >= 0) posix_spawn_file_actions_adddup2(&actions, attach_fd, 4);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
@@ -391,10 +407,15 @@ absl::Status Engine::StartLocked(ContainerRecord rec) {
       "kapsel-shim", "--id",  rec.id,          "--bundle",    dir, "--state-dir",
       shim_dir,      "--log", LogPath(rec.id), "--status-fd", "3"};
   // Log rotation: the container's --log-opt values, else the daemon's defaults.
-  const logs::RotationOptions rotation =
-      EffectiveLogRotation(SpecOf(rec).log(), options_.log_rotation);
+  logs::RotationOptions rotation;
+  {
+    absl::MutexLock defaults_lock(&defaults_mu_);
+    rotation = EffectiveLogRotation(SpecOf(rec).log(), log_rotation_);
+  }
   args.insert(args.end(), {"--log-max-size", absl::StrCat(rotation.max_size_bytes),
                            "--log-max-files", absl::StrCat(rotation.max_files)});
+  if (SpecOf(rec).open_stdin()) args.push_back("--stdin");
+  if (attach_fd >= 0) args.insert(args.end(), {"--attach-fd", "4"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

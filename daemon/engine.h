@@ -20,9 +20,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "daemon/event_bus.h"
 #include "daemon/log_writer.h"
 #include "daemon/network_manager.h"
+#include "daemon/oci_spec_builder.h"
 #include "daemon/supervisor.h"
 #include "kapsel/v1/containers.pb.h"
 #include "runtime/cgroups/manager.h"
@@ -41,8 +43,15 @@ struct EngineOptions {
   std::string shim_path;  // the kapsel-shim binary
   // Container networking; netns_dir defaults to <exec_root>/netns.
   NetworkManagerOptions network;
-  // Log rotation of containers whose spec does not set it (kapseld --log-max-size/-files).
+  // Log rotation of containers whose spec does not set it (kapseld --log-max-size/-files);
+  // SetDefaultLogRotation changes it later.
   logs::RotationOptions log_rotation{.max_size_bytes = 20 << 20, .max_files = 5};
+  // rlimits of every container process (kapseld --default-ulimit), in OCI terms.
+  std::vector<ProcessRlimit> default_rlimits;
+  // Called after each attempt to start a container that was not already running (kapseld's
+  // metrics: start latency and failures), on the thread that started it, with the container's
+  // lock held: must be quick and must not call the engine.
+  std::function<void(absl::Duration elapsed, const absl::Status& result)> start_observer;
 };
 
 // One process of a running container, as the host sees it (top).
@@ -115,6 +124,9 @@ class Engine {
   // Publishes events that a store operation already committed (image load, tag, rmi, prune).
   void PublishEvents(const std::vector<store::EventRecord>& events);
 
+  // The default log rotation of containers started from now on (SIGHUP reload).
+  void SetDefaultLogRotation(const logs::RotationOptions& rotation);
+
   std::string LogPath(const std::string& id) const;
   std::string ContainerDir(const std::string& id) const;
   std::string ShimDir(const std::string& id) const;
@@ -155,6 +167,21 @@ class Engine {
   // `initial_size` (when given and not 0x0) is the pty's window size before the process starts.
   absl::StatusOr<std::unique_ptr<ExecSession>> Exec(const v1::ExecSpec& spec,
                                                     const v1::WindowSize* initial_size = nullptr);
+  // attach (engine_attach.cc): a connection to the attach socket of the container's shim
+  // (shim/attach_protocol.h). With `start`, a container that is not running is started with the
+  // connection already in place, `initial_size` (when not 0x0) set on its terminal first, so
+  // that no output is missed (`run -it`). FailedPrecondition when it is not running and
+  // `start` is not set.
+  struct AttachSession {
+    std::string id;
+    std::string name;
+    bool tty = false;
+    bool open_stdin = false;
+    linux::UniqueFd conn;  // SOCK_SEQPACKET
+  };
+  absl::StatusOr<AttachSession> OpenAttach(const std::string& ref, bool start,
+                                           const v1::WindowSize* initial_size = nullptr);
+
   // SIGKILLs the exec'd process and its helper (the client went away).
   void ExecKill(ExecSession& session);
   // Waits for the helper, which exits with the process' code (128+N for signal N).
@@ -168,7 +195,12 @@ class Engine {
   absl::Status Commit(const store::ContainerRecord& rec, store::EventRecord event);
   absl::Status CommitEvents(const std::function<absl::Status()>& change,
                             std::vector<store::EventRecord> events);
-  absl::Status StartLocked(store::ContainerRecord rec);
+  // A start by hand begins a new run for the restart policy. Under the container's lock.
+  void BeginManualRun(store::ContainerRecord* rec);
+  // `attach_fd` >= 0: a first attach connection handed to the shim (OpenAttach).
+  absl::Status StartLocked(store::ContainerRecord rec, int attach_fd = -1);
+  // StartLocked past its precondition checks, timed for EngineOptions::start_observer.
+  absl::Status LaunchLocked(store::ContainerRecord rec, int attach_fd);
   absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);
   void OnShimExit(const std::string& id, int pidfd);
@@ -207,6 +239,9 @@ class Engine {
   };
   absl::Mutex oom_mu_;
   std::map<std::string, std::unique_ptr<OomState>> oom_ ABSL_GUARDED_BY(oom_mu_);
+
+  absl::Mutex defaults_mu_;
+  logs::RotationOptions log_rotation_ ABSL_GUARDED_BY(defaults_mu_);
 
   absl::Mutex locks_mu_;
   std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);

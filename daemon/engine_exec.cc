@@ -20,6 +20,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,9 +71,13 @@ absl::StatusOr<std::string> ReadInContainer(int root_fd, const std::string& rel)
   return out;
 }
 
-// "uid:gid:g1,g2" for `kapsel-shim exec --user`, resolved against the container's files.
-absl::StatusOr<std::string> ResolveExecUser(pid_t init_pid, int init_pidfd,
-                                            const std::string& user) {
+struct ExecUser {
+  std::string arg;   // "uid:gid:g1,g2" for `kapsel-shim exec --user`
+  std::string home;  // the user's home directory in the container's /etc/passwd
+};
+
+// Resolved against the container's own files.
+absl::StatusOr<ExecUser> ResolveExecUser(pid_t init_pid, int init_pidfd, const std::string& user) {
   const std::string root_path = absl::StrCat("/proc/", init_pid, "/root");
   UniqueFd root(open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return linux::ErrnoStatus(errno, absl::StrCat("open ", root_path));
@@ -85,7 +90,8 @@ absl::StatusOr<std::string> ResolveExecUser(pid_t init_pid, int init_pidfd,
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> groups;
   if (auto s = ResolveUser(user, *passwd, *group, &uid, &gid, &groups); !s.ok()) return s;
-  return absl::StrCat(uid, ":", gid, ":", absl::StrJoin(groups, ","));
+  return ExecUser{absl::StrCat(uid, ":", gid, ":", absl::StrJoin(groups, ",")),
+                  HomeOf(uid, *passwd)};
 }
 
 absl::Status SetNonBlocking(int fd) {
@@ -152,11 +158,11 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   auto init_pidfd = internal::InitPidfd(*rec);
   if (!init_pidfd.ok()) return init_pidfd.status();
   const uint64_t init_start = linux::ProcStatField(rec->pid, 22);
-  std::string user_arg;
+  std::optional<ExecUser> user;
   if (!spec.user().empty()) {
-    auto user = ResolveExecUser(rec->pid, init_pidfd->get(), spec.user());
-    if (!user.ok()) return user.status();
-    user_arg = *user;
+    auto resolved = ResolveExecUser(rec->pid, init_pidfd->get(), spec.user());
+    if (!resolved.ok()) return resolved.status();
+    user = *std::move(resolved);
   }
 
   auto session = std::make_unique<ExecSession>();
@@ -200,7 +206,10 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
                                    "--pid",        absl::StrCat(rec->pid),
                                    "--start-time", absl::StrCat(init_start),
                                    "--status-fd",  "3"};
-  if (!user_arg.empty()) args.insert(args.end(), {"--user", user_arg});
+  if (user.has_value()) {
+    // Another user has another home (an -e HOME=... given below still wins).
+    args.insert(args.end(), {"--user", user->arg, "--env", "HOME=" + user->home});
+  }
   if (!spec.working_dir().empty()) args.insert(args.end(), {"--cwd", spec.working_dir()});
   for (const std::string& e : spec.env()) {
     // "KEY" alone takes the value from nowhere here (the client expands it): an empty value.

@@ -195,7 +195,9 @@ json ConfigEntry(const MountRecord& m) {
   return {{"destination", m.container_path},
           {"type", "bind"},
           {"source", m.host_path},
-          {"options", {m.recursive ? "rbind" : "bind", m.read_only ? "ro" : "rw", m.propagation}}};
+          {"options",
+           {m.recursive ? "rbind" : "bind",
+            m.read_only ? (m.recursive ? "rro" : "ro") : "rw", m.propagation}}};
 }
 
 }  // namespace

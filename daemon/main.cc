@@ -1,25 +1,36 @@
-// kapseld: wires the store, the engine and the gRPC services together and serves them on a Unix
-// socket until SIGTERM or SIGINT. Containers stay with their shims when it stops.
+// kapseld: wires the configuration, the store, the engine and the gRPC services together and
+// serves them on the API socket until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
+// Containers stay with their shims when it stops.
 
-#include <grp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <limits>
 #include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "daemon/api_listener.h"
+#include "daemon/config.h"
+#include "daemon/config_flags.h"
+#include "daemon/config_reload.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/engine.h"
 #include "daemon/event_bus.h"
+#include "daemon/request_log.h"
 #include "daemon/services/containers_service.h"
 #include "daemon/services/events_service.h"
 #include "daemon/services/images_service.h"
 #include "daemon/services/networks_service.h"
 #include "daemon/services/system_service.h"
+#include "daemon/systemd.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/resource_quota.h"
 #include "spdlog/spdlog.h"
 #include "store/database.h"
 #include "store/events_repo.h"
@@ -27,6 +38,14 @@
 #include "store/image_store.h"
 
 namespace {
+
+using kapsel::daemon::DaemonSettings;
+
+// Bounds on what clients may make the daemon hold: bytes per message, calls in flight per
+// connection, and threads serving calls (a call beyond that fails with RESOURCE_EXHAUSTED).
+constexpr int kMaxMessageBytes = 16 << 20;
+constexpr int kMaxStreamsPerConnection = 128;
+constexpr int kMaxServerThreads = 256;
 
 std::string FindShim(const std::string& flag) {
   if (!flag.empty()) return flag;
@@ -42,61 +61,128 @@ std::string FindShim(const std::string& flag) {
   return (dir / "kapsel-shim").string();
 }
 
+// Root only when the default group is missing; a group that was asked for must exist.
+absl::StatusOr<kapsel::daemon::AccessPolicy> AccessPolicyFor(const DaemonSettings& settings) {
+  kapsel::daemon::AccessPolicy policy;
+  policy.group_name = settings.socket_group;
+  auto gid = kapsel::daemon::ResolveSocketGroup(settings.socket_group);
+  if (gid.ok()) {
+    policy.has_group = true;
+    policy.group = *gid;
+    return policy;
+  }
+  if (absl::IsNotFound(gid.status()) && !settings.socket_group_explicit) return policy;
+  return gid.status();
+}
+
+// The STATUS= line systemd shows: "3 containers running".
+std::string RunningStatus(kapsel::daemon::Engine* engine) {
+  auto all = engine->List();
+  if (!all.ok()) return "serving";
+  int running = 0;
+  for (const auto& c : *all) running += c.state == "running" || c.state == "paused";
+  return absl::StrCat(running, running == 1 ? " container" : " containers", " running");
+}
+
+std::vector<kapsel::daemon::ProcessRlimit> RlimitsOf(const DaemonSettings& settings) {
+  std::vector<kapsel::daemon::ProcessRlimit> out;
+  for (const auto& u : settings.default_ulimits) out.push_back({u.type, u.soft, u.hard});
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kapseld: the kapsel container engine daemon"};
-  std::string data_root = "/var/lib/kapsel";
-  std::string exec_root = "/run/kapsel";
-  std::string socket_path;
-  std::string log_level = "info";
+  std::string config_path = kapsel::daemon::kDefaultConfigPath;
+  CLI::Option* config_option = app.add_option(
+      "--config", config_path, "configuration file (default /etc/kapsel/kapseld.json)");
+  bool validate_only = false;
+  app.add_flag("--validate-config", validate_only,
+               "check the configuration file and the flags, print OK or the error, and exit");
+  kapsel::v1::DaemonConfig overrides;
+  kapsel::daemon::AddConfigFlags(&app, &overrides);
   std::string shim_flag;
   std::string busybox = "/bin/busybox";
-  app.add_option("--data-root", data_root, "persistent state: database, images, containers");
-  app.add_option("--exec-root", exec_root, "runtime state: socket, shim directories");
-  app.add_option("--socket", socket_path, "API socket (default <exec-root>/kapsel.sock)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--shim", shim_flag, "path of kapsel-shim (default: beside kapseld)");
   app.add_option("--busybox", busybox, "static busybox for the built-in busybox:latest image");
-  kapsel::daemon::NetworkManagerOptions network;
-  app.add_option("--bridge-subnet", network.default_subnet,
-                 "IPv4 subnet of the default bridge network (kapsel0)");
-  app.add_flag("--ip-forward,!--no-ip-forward", network.enable_ip_forward,
-               "turn on net.ipv4.ip_forward when a container needs a route out (default on)");
-  kapsel::logs::RotationOptions log_rotation = kapsel::daemon::EngineOptions{}.log_rotation;
-  app.add_option("--log-max-size", log_rotation.max_size_bytes,
-                 "size at which a container's log is rotated, e.g. 20m (default 20m)")
-      ->transform(CLI::AsSizeValue(/*kb_is_1000=*/false))
-      ->check(CLI::Range(int64_t{4096}, std::numeric_limits<int64_t>::max()));
-  app.add_option("--log-max-files", log_rotation.max_files,
-                 "log files kept per container, the current one included (default 5)")
-      ->check(CLI::Range(1, 1 << 20));
   CLI11_PARSE(app, argc, argv);
-  if (socket_path.empty()) socket_path = exec_root + "/kapsel.sock";
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  const bool config_required = config_option->count() > 0;
+
+  kapsel::v1::DaemonConfig running_config;
+  auto settings =
+      kapsel::daemon::LoadSettings(config_path, config_required, overrides, &running_config);
+  absl::StatusOr<kapsel::daemon::AccessPolicy> policy =
+      settings.ok() ? AccessPolicyFor(*settings) : settings.status();
+  if (validate_only) {
+    if (!policy.ok()) {
+      fprintf(stderr, "kapseld: %s\n", std::string(policy.status().message()).c_str());
+      return 1;
+    }
+    printf("OK\n");
+    return 0;
+  }
+  if (!policy.ok()) {
+    fprintf(stderr, "kapseld: %s\n", std::string(policy.status().message()).c_str());
+    return 1;
+  }
+  kapsel::daemon::ConfigureLogging(*settings);
+  if (access(config_path.c_str(), F_OK) == 0) {
+    spdlog::info("configuration: {} and the command line", config_path);
+  } else {
+    spdlog::info("configuration: defaults and the command line ({} does not exist)", config_path);
+  }
+  if (!policy->has_group) {
+    spdlog::warn("group {} does not exist: only root may use the API", policy->group_name);
+  }
+  if (!settings->insecure_registries.empty()) {
+    spdlog::info("insecure registries: {}", absl::StrJoin(settings->insecure_registries, ", "));
+  }
 
   // Signals are taken synchronously by the main thread; every other thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  for (const auto& dir : {data_root, exec_root}) {
+  for (const auto& dir : {settings->data_root, settings->exec_root}) {
     if (auto s = kapsel::store::MkdirAll(dir, 0711); !s.ok()) {
       spdlog::error("{}", std::string(s.message()));
       return 1;
     }
   }
-  auto db = kapsel::store::Database::Open(data_root + "/kapsel.db");
+  // The API socket: systemd's (kapseld.socket), else our own. Clients that connect before the
+  // engine is ready wait in the listen backlog.
+  auto activated = kapsel::daemon::systemd::TakeActivatedSocket();
+  if (!activated.ok()) {
+    spdlog::error("socket activation: {}", std::string(activated.status().message()));
+    return 1;
+  }
+  const bool socket_activated = activated->has_value();
+  kapsel::linux::UniqueFd listen_fd;
+  std::string socket_name = settings->socket_path;
+  if (socket_activated) {
+    listen_fd = std::move(**activated);
+    socket_name = "the socket systemd passed";
+  } else {
+    auto bound =
+        kapsel::daemon::BindApiSocket(settings->socket_path, policy->has_group ? policy->group : 0);
+    if (!bound.ok()) {
+      spdlog::error("api socket: {}", std::string(bound.status().message()));
+      return 1;
+    }
+    listen_fd = *std::move(bound);
+  }
+
+  auto db = kapsel::store::Database::Open(settings->data_root + "/kapsel.db");
   if (!db.ok()) {
     spdlog::error("open database: {}", std::string(db.status().message()));
     return 1;
   }
-  kapsel::store::ImageStore images(db->get(), data_root);
+  kapsel::store::ImageStore images(db->get(), settings->data_root);
   // Before serving: what a crash left between a commit and its file removals, or of an import.
   if (auto s = images.Recover(); !s.ok()) {
     spdlog::warn("image store sweep: {}", std::string(s.message()));
@@ -105,9 +191,26 @@ int main(int argc, char** argv) {
     spdlog::warn("no built-in busybox image: {}", std::string(bb.status().message()));
   }
   kapsel::daemon::EventBus bus;
+  kapsel::daemon::DaemonMetrics metrics;
   kapsel::store::EventRepo events(db->get());
-  kapsel::daemon::Engine engine({data_root, exec_root, FindShim(shim_flag), network, log_rotation},
-                                db->get(), &images, &bus);
+  kapsel::daemon::EngineOptions engine_options;
+  engine_options.data_root = settings->data_root;
+  engine_options.exec_root = settings->exec_root;
+  engine_options.shim_path = FindShim(shim_flag);
+  if (!settings->bridge_subnet.empty()) {
+    engine_options.network.default_subnet = settings->bridge_subnet;
+  }
+  engine_options.network.enable_ip_forward = settings->ip_forward;
+  engine_options.log_rotation = settings->log_rotation;
+  engine_options.default_rlimits = RlimitsOf(*settings);
+  engine_options.start_observer = [&metrics](absl::Duration elapsed, const absl::Status& result) {
+    metrics.RecordStart(elapsed, result);
+  };
+  kapsel::daemon::Engine engine(std::move(engine_options), db->get(), &images, &bus);
+  // Counting starts before Init: containers with a restart policy start there.
+  metrics.Start(&bus, [&engine] { kapsel::daemon::systemd::NotifyStatus(RunningStatus(&engine)); });
+  // Its thread calls the engine: it stops before the engine goes, on every way out.
+  absl::Cleanup stop_metrics = [&metrics] { metrics.Stop(); };
   if (auto s = engine.Init(); !s.ok()) {
     spdlog::error("engine: {}", std::string(s.message()));
     return 1;
@@ -115,39 +218,78 @@ int main(int argc, char** argv) {
 
   kapsel::daemon::SystemService system_service(&engine);
   kapsel::daemon::ContainersService containers_service(&engine);
-  kapsel::daemon::ImagesService images_service(&engine);
+  kapsel::store::PullOptions pull;
+  pull.registry.insecure_registries = settings->insecure_registries;
+  kapsel::daemon::ImagesService images_service(&engine, pull);
   kapsel::daemon::EventsService events_service(&bus, &events);
   kapsel::daemon::NetworksService networks_service(&engine);
 
-  unlink(socket_path.c_str());
+  // No listening ports: ApiListener hands over the connections it admits.
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   builder.RegisterService(&system_service);
   builder.RegisterService(&containers_service);
   builder.RegisterService(&images_service);
   builder.RegisterService(&events_service);
   builder.RegisterService(&networks_service);
-  builder.SetMaxReceiveMessageSize(16 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  grpc::ResourceQuota quota("kapseld-api");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(kapsel::daemon::NewRequestLogInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) {
-    spdlog::error("cannot serve on {}", socket_path);
-    return 1;
-  }
-  // Root and the kapsel group may use the API; nobody else.
-  gid_t gid = 0;
-  if (struct group* g = getgrnam("kapsel"); g != nullptr) gid = g->gr_gid;
-  if (chown(socket_path.c_str(), 0, gid) != 0 || chmod(socket_path.c_str(), 0660) != 0) {
-    spdlog::error("set owner and mode of {}: {}", socket_path, strerror(errno));
-    return 1;
-  }
-  spdlog::info("kapseld {} serving on {}", KAPSEL_VERSION, socket_path);
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  spdlog::info("received {}, shutting down; containers keep running", sigabbrev_np(sig));
+  kapsel::daemon::DenyAllService deny_service(*policy);
+  grpc::ServerBuilder refused_builder;
+  refused_builder.RegisterCallbackGenericService(&deny_service);
+  refused_builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 4);
+  std::unique_ptr<grpc::Server> refused_server = refused_builder.BuildAndStart();
+  if (!server || !refused_server) {
+    spdlog::error("cannot start the gRPC servers");
+    return 1;
+  }
+  kapsel::daemon::ApiListener listener(std::move(listen_fd), *policy, server.get(),
+                                       refused_server.get());
+  if (auto s = listener.Start(); !s.ok()) {
+    spdlog::error("api socket: {}", std::string(s.message()));
+    return 1;
+  }
+
+  kapsel::daemon::ConfigReloader reloader(
+      config_path, config_required, overrides, running_config, *settings,
+      {&engine, &images_service, &bus, &metrics, policy->has_group ? policy->group : 0});
+  if (auto s = reloader.StartMetrics(); !s.ok()) {
+    spdlog::error("metrics: {}", std::string(s.message()));
+    return 1;
+  }
+  spdlog::info("kapseld {} serving on {}; root{} may use it", KAPSEL_VERSION, socket_name,
+               policy->has_group ? absl::StrCat(" and group ", policy->group_name) : " only");
+  kapsel::daemon::systemd::NotifyReady(RunningStatus(&engine));
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) {
+      spdlog::info("received {}, shutting down; containers keep running", sigabbrev_np(sig));
+      break;
+    }
+    kapsel::daemon::systemd::NotifyReloading();
+    spdlog::info("received HUP, reloading {}", config_path);
+    reloader.Reload();
+    kapsel::daemon::systemd::NotifyReady(RunningStatus(&engine));
+  }
+
+  kapsel::daemon::systemd::NotifyStopping();
+  listener.Stop();
+  reloader.StopMetrics();
   bus.Close();
+  metrics.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  refused_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   engine.Shutdown();
-  unlink(socket_path.c_str());
+  // systemd's socket stays for the next start; our own goes.
+  if (!socket_activated) unlink(settings->socket_path.c_str());
   return 0;
 }

@@ -78,7 +78,9 @@ absl::StatusOr<json> VolumeMounts(const v1::ContainerSpec& req) {
                    {"type", "bind"},
                    {"source", host},
                    {"options",
-                    {m.recursive() ? "rbind" : "bind", m.read_only() ? "ro" : "rw",
+                    {m.recursive() ? "rbind" : "bind",
+                     // Read-only reaches the submounts of an rbind too (Docker 25 does so).
+                     m.read_only() ? (m.recursive() ? "rro" : "ro") : "rw",
                      propagation.empty() ? "rprivate" : propagation}}});
   }
   return out;
@@ -106,6 +108,17 @@ std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request,
   std::vector<std::string> out = entrypoint;
   out.insert(out.end(), cmd.begin(), cmd.end());
   return out;
+}
+
+std::string HomeOf(uint32_t uid, const std::string& passwd) {
+  for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ':');
+    uint32_t v;
+    if (f.size() >= 6 && absl::SimpleAtoi(f[2], &v) && v == uid && absl::StartsWith(f[5], "/")) {
+      return f[5];
+    }
+  }
+  return uid == 0 ? "/root" : "/";
 }
 
 absl::Status ResolveUser(const std::string& user, const std::string& passwd,
@@ -242,16 +255,10 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
       !s.ok()) {
     return s;
   }
-  bool is_root = uid == 0;
-  if (!is_root) {
-    bool has_home = false;
-    for (const auto& e : env) has_home |= absl::StartsWith(e, "HOME=");
-    if (!has_home) env.push_back("HOME=/");
-  } else {
-    bool has_home = false;
-    for (const auto& e : env) has_home |= absl::StartsWith(e, "HOME=");
-    if (!has_home) env.push_back("HOME=/root");
-  }
+  const bool is_root = uid == 0;
+  bool has_home = false;
+  for (const auto& e : env) has_home |= absl::StartsWith(e, "HOME=");
+  if (!has_home) env.push_back("HOME=" + HomeOf(uid, in.rootfs_etc_passwd));
 
   const v1::SecurityOptions& security = req.security();
   const bool privileged = security.privileged();
@@ -279,7 +286,17 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
         {"inheritable", std::vector<std::string>{}},
         {"ambient", std::vector<std::string>{}}}},
       {"noNewPrivileges", no_new_privileges},
+      // Explicit, as Docker does: kapseld runs with OOMScoreAdjust=-500 (systemd/kapseld.service),
+      // which its shims and, without this, every container process would inherit.
+      {"oomScoreAdj", 0},
   };
+  if (!in.rlimits.empty()) {
+    json rlimits = json::array();
+    for (const ProcessRlimit& r : in.rlimits) {
+      rlimits.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
+    }
+    process["rlimits"] = rlimits;
+  }
 
   json mounts = json::array({
       {{"destination", "/proc"},

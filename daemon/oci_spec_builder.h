@@ -3,6 +3,7 @@
 // Turns a container request plus its image's config into an OCI runtime-spec config.json, with
 // kapsel's security defaults (Docker's or stricter) filled in.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,13 @@
 #include "nlohmann/json.hpp"
 
 namespace kapsel::daemon {
+
+// One process rlimit, as config.json's process.rlimits has it.
+struct ProcessRlimit {
+  std::string type;  // "RLIMIT_NOFILE"
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
 
 struct SpecInputs {
   std::string id;
@@ -29,6 +37,8 @@ struct SpecInputs {
   // only lo (down). Ignored with host_network, which shares the host's network namespace.
   std::string netns_path;
   bool host_network = false;
+  // The daemon's default rlimits of container processes (kapseld --default-ulimit).
+  std::vector<ProcessRlimit> rlimits;
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. The hostname maps to the container's
@@ -41,6 +51,10 @@ std::string ResolvConf(const std::string& host_resolv_conf);
 // the caller reports ("no command specified").
 std::vector<std::string> ResolveCommand(const v1::ContainerSpec& request,
                                         const nlohmann::json& image_config);
+
+// The home directory of `uid` in a passwd file; "/root" for root and "/" for others without one
+// (Docker's defaults).
+std::string HomeOf(uint32_t uid, const std::string& passwd);
 
 // Resolves "uid[:gid]" or "name[:group]" against the rootfs' passwd and group files.
 absl::Status ResolveUser(const std::string& user, const std::string& passwd,

@@ -13,7 +13,10 @@ packages=(
   libnftables-dev libnl-route-3-dev libsystemd-dev
   busybox-static kmod tar gzip iproute2 nftables python3
   qemu-system-x86 cpio
+  mmdebstrap debootstrap e2fsprogs dpkg-dev help2man
   skopeo
+  docker-registry python3-jwt python3-cryptography openssl
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,4 +25,9 @@ done
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# The pull e2e test starts docker-registry itself, on a free loopback port. Where the package's
+# init script started the system registry (on :5000), stop it: nothing of kapsel uses it.
+if [[ -x /etc/init.d/docker-registry ]] && /etc/init.d/docker-registry status >/dev/null 2>&1; then
+  /etc/init.d/docker-registry stop || true
 fi

@@ -8,4 +8,4 @@ bash deploy/install-deps.sh
 bash deploy/build.sh -DKAPSEL_BUILD_TESTS=ON
 cd build
 ctest --output-on-failure -j2 -L unit
-ctest --output-on-failure -L 'integration|e2e|vm'
+ctest --output-on-failure -L 'integration|e2e|vm|fuzz'

@@ -134,6 +134,13 @@ void DoMounts(const ChildPlan& plan, int root_fd) {
         Fail(plan, ChildStep::kRemount, idx, errno);
       }
     }
+    if (m.recursive_read_only) {
+      struct mount_attr attr = {};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      if (mount_setattr(target_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) != 0) {
+        Fail(plan, ChildStep::kRecursiveReadOnly, idx, errno);
+      }
+    }
     if (m.propagation != 0 && mount(nullptr, target, nullptr, m.propagation, nullptr) != 0) {
       Fail(plan, ChildStep::kMount, idx, errno);
     }

@@ -31,6 +31,7 @@ enum class ChildStep : int32_t {
   kOpenTarget,
   kMount,
   kRemount,
+  kRecursiveReadOnly,
   kDevice,
   kSymlink,
   kPivotRoot,
@@ -74,6 +75,7 @@ struct MountStep {
   unsigned long remount_flags = 0;  // nonzero: a second mount(MS_REMOUNT|...) after the first
   unsigned long propagation = 0;    // nonzero: MS_PRIVATE, MS_SLAVE, ... applied last
   bool remount_only = false;        // the step only remounts an earlier mount
+  bool recursive_read_only = false;  // mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) after
   bool file_target = false;         // create a file, not a directory, as the mount point
   std::string display;              // "proc on /proc", for error messages
 };

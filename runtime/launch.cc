@@ -94,6 +94,7 @@ absl::Status AddMountSteps(const Spec& spec, const LaunchOptions& options, Child
       step.source = m.source;
       step.flags = MS_BIND | (parsed->recursive ? MS_REC : 0);
       if (parsed->flags != 0) step.remount_flags = MS_BIND | MS_REMOUNT | parsed->flags;
+      step.recursive_read_only = parsed->recursive_read_only;
       step.propagation = parsed->propagation;
       plan->mounts.push_back(std::move(step));
       continue;
@@ -150,6 +151,7 @@ absl::Status ChildErrorToStatus(const ChildError& e, const ChildPlan& plan, cons
     case ChildStep::kOpenTarget:
     case ChildStep::kMount:
     case ChildStep::kRemount:
+    case ChildStep::kRecursiveReadOnly:
       if (in(plan.mounts.size())) what = absl::StrCat(what, " ", plan.mounts[e.index].display);
       break;
     case ChildStep::kDevice:
@@ -221,6 +223,8 @@ const char* ChildStepName(ChildStep step) {
       return "mount";
     case ChildStep::kRemount:
       return "remount";
+    case ChildStep::kRecursiveReadOnly:
+      return "make read-only recursively (mount_setattr)";
     case ChildStep::kDevice:
       return "create device";
     case ChildStep::kSymlink:

@@ -48,6 +48,7 @@ absl::StatusOr<MountOptions> ParseMountOptions(const std::vector<std::string>& o
     if (auto f = kFlags.find(opt); f != kFlags.end()) {
       if (f->second.clear) {
         out.flags &= ~f->second.flag;
+        if (f->second.flag == MS_RDONLY) out.recursive_read_only = false;
       } else {
         out.flags |= f->second.flag;
       }
@@ -59,6 +60,11 @@ absl::StatusOr<MountOptions> ParseMountOptions(const std::vector<std::string>& o
     }
     if (opt == "bind") {
       out.bind = true;
+      continue;
+    }
+    if (opt == "rro") {
+      out.flags |= MS_RDONLY;
+      out.recursive_read_only = true;
       continue;
     }
     if (opt == "rbind") {

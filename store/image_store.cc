@@ -11,6 +11,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "runtime/linux/unique_fd.h"
@@ -312,6 +313,16 @@ absl::StatusOr<ImageRecord> ImageStore::Resolve(const std::string& ref) {
     return absl::InvalidArgumentError(absl::StrCat("image id prefix \"", ref, "\" is ambiguous"));
   }
   return Load((*ids)[0]);
+}
+
+absl::StatusOr<int64_t> ImageStore::LayerBytes() {
+  auto total = QueryColumn(db_, "SELECT COALESCE(SUM(size_bytes), 0) FROM layers");
+  if (!total.ok()) return total.status();
+  int64_t bytes = 0;
+  if (total->empty() || !absl::SimpleAtoi((*total)[0], &bytes)) {
+    return absl::InternalError("sum of layer sizes: not a number");
+  }
+  return bytes;
 }
 
 absl::StatusOr<std::vector<ImageRecord>> ImageStore::List() {

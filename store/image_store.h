@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "store/content_store.h"
 #include "store/database.h"
 #include "store/events_repo.h"
+#include "store/image_archive.h"
 
 namespace kapsel::store {
 
@@ -54,6 +56,21 @@ class ImageStore {
   // to *events when given (for the daemon to publish).
   absl::StatusOr<std::vector<ImageRecord>> LoadArchive(const std::string& archive_path,
                                                        std::vector<EventRecord>* events = nullptr);
+
+  // Commits an image that a pull (image_pull.h) stored in the content store: its manifest,
+  // config and layer blobs, with `image.references` as its tags ("name:tag", may be empty).
+  // Checked and committed exactly like one image of LoadArchive (diff ids verified, new layers
+  // unpacked, rows and a "pull" event with the attribute reference=`remote_reference` in one
+  // transaction). `written` lists the blobs the pull stored; afterwards those no row references
+  // are removed, so a failure leaves nothing behind. Aborted when a blob the pull found in the
+  // store was removed in the meantime (by a removal or a failed pull): pulling again fetches it.
+  absl::StatusOr<ImageRecord> CommitPulledImage(ArchiveImage image,
+                                                const std::vector<std::string>& written,
+                                                const std::string& remote_reference,
+                                                std::vector<EventRecord>* events = nullptr);
+
+  // Removes those of `digests` that no row references: what a failed pull stored.
+  void DiscardBlobs(const std::vector<std::string>& digests);
 
   // Writes `refs` (as Resolve takes them) as an OCI image layout tar to `sink` (see
   // WriteImageArchive). A reference by tag is saved under that tag, one by id under all of the
@@ -100,6 +117,8 @@ class ImageStore {
 
   // Newest first.
   absl::StatusOr<std::vector<ImageRecord>> List();
+  // Bytes of all unpacked layers, each counted once however many images share it.
+  absl::StatusOr<int64_t> LayerBytes();
 
   // Absolute dirs of the unpacked layers, TOP layer first (overlayfs lowerdir order).
   std::vector<std::string> LowerDirs(const ImageRecord& image) const;
@@ -139,6 +158,15 @@ class ImageStore {
   absl::StatusOr<bool> LayerRowExists(const std::string& chain_id);
   absl::StatusOr<std::vector<ImageRecord>> LoadLocked(const std::string& archive_path,
                                                       std::vector<EventRecord>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+  // The commit shared by LoadLocked and CommitPulledImage: verifies each image's layers
+  // against its config's diff ids, unpacks new layers (appending their chain ids to
+  // *created_layers), then writes the rows, tags and one `event_type` event per image (with
+  // `attributes` and references=<its tags>) in one transaction.
+  absl::StatusOr<std::vector<ImageRecord>> CommitImagesLocked(
+      std::vector<ArchiveImage> found, const std::string& event_type,
+      const std::map<std::string, std::string>& attributes,
+      std::vector<std::string>* created_layers, std::vector<EventRecord>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
   // What a removal freed: rows are gone, files are removed after the commit by FreeStorage.
   struct Freed {

@@ -1,4 +1,5 @@
-// ImageStore::LoadArchive and ImageStore::Save: images in and out as archives.
+// ImageStore::LoadArchive and ImageStore::Save: images in and out as archives; and the commit of
+// a pulled image, which goes through the same checks and transaction as a loaded one.
 
 #include <sys/stat.h>
 
@@ -95,11 +96,50 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::LoadLocked(const std::strin
       ReadImageArchive(archive_path, content_, &written_blobs);
   if (!found.ok()) return found.status();
   if (found->empty()) return absl::InvalidArgumentError("the archive holds no image");
+  return CommitImagesLocked(*std::move(found), "load", {}, &created_layers, events);
+}
 
+absl::StatusOr<ImageRecord> ImageStore::CommitPulledImage(ArchiveImage image,
+                                                          const std::vector<std::string>& written,
+                                                          const std::string& remote_reference,
+                                                          std::vector<EventRecord>* events) {
+  absl::MutexLock lock(&import_mu_);
+  std::vector<std::string> created_layers;
+  absl::Cleanup collect_garbage = [&] { CollectGarbage(written, created_layers); };
+  for (const std::string& dir : {content_.root(), layers_root_}) {
+    absl::Status status = MkdirAll(dir, 0700);
+    if (!status.ok()) return status;
+  }
+  std::vector<std::string> blobs = image.layer_blobs;
+  blobs.push_back(image.config_digest);
+  if (!image.manifest_digest.empty()) blobs.push_back(image.manifest_digest);
+  for (const std::string& blob : blobs) {
+    if (!content_.Has(blob)) {
+      return absl::AbortedError(
+          absl::StrCat("blob ", blob, " was removed while the pull ran; pull again"));
+    }
+  }
+  std::vector<ArchiveImage> found;
+  found.push_back(std::move(image));
+  absl::StatusOr<std::vector<ImageRecord>> images = CommitImagesLocked(
+      std::move(found), "pull", {{"reference", remote_reference}}, &created_layers, events);
+  if (!images.ok()) return images.status();
+  return std::move(images->front());
+}
+
+void ImageStore::DiscardBlobs(const std::vector<std::string>& digests) {
+  absl::MutexLock lock(&import_mu_);
+  CollectGarbage(digests, {});
+}
+
+absl::StatusOr<std::vector<ImageRecord>> ImageStore::CommitImagesLocked(
+    std::vector<ArchiveImage> found, const std::string& event_type,
+    const std::map<std::string, std::string>& attributes, std::vector<std::string>* created_layers,
+    std::vector<EventRecord>* events) {
   std::vector<ImageRows> plan;
-  // Layers unpacked by this load, by chain id: an archive may share layers between images.
+  // Layers unpacked by this commit, by chain id: images may share layers.
   std::map<std::string, LayerRow> new_layers;
-  for (ArchiveImage& archive : *found) {
+  for (ArchiveImage& archive : found) {
     ImageRows rows;
     std::string what = absl::StrCat("image ", archive.config_digest);
     for (const std::string& reference : archive.references) {
@@ -108,6 +148,12 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::LoadLocked(const std::strin
       rows.refs.push_back(*ref);
     }
     nlohmann::json config = nlohmann::json::parse(archive.config_json, nullptr, false);
+    if (!config.is_object() || !config["rootfs"].is_object() ||
+        !config["rootfs"]["diff_ids"].is_array() ||
+        config["rootfs"]["diff_ids"].size() != archive.layer_blobs.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": the config's rootfs.diff_ids do not list one diff id per layer"));
+    }
     const nlohmann::json& diff_ids = config["rootfs"]["diff_ids"];
     rows.created_at = CreatedNanos(config);
     std::string chain_id;
@@ -141,7 +187,7 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::LoadLocked(const std::strin
       if (*existing) layer.blob_digest = (*existing)->blob_digest;
       bool created = false;
       absl::StatusOr<int64_t> size = EnsureLayerDir(chain_id, content_.PathOf(blob), &created);
-      if (created) created_layers.push_back(chain_id);
+      if (created) created_layers->push_back(chain_id);
       if (!size.ok()) return Annotate(size.status(), absl::StrCat(what, ": layer ", blob));
       layer.size_bytes = *size;
       new_layers[chain_id] = layer;
@@ -209,8 +255,9 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::LoadLocked(const std::strin
         names.push_back(ref.ToString());
       }
       EventRecord event;
-      event.type = "load";
+      event.type = event_type;
       event.image_id = id;
+      event.attributes.insert(attributes.begin(), attributes.end());
       event.attributes["references"] = absl::StrJoin(names, ",");
       absl::StatusOr<uint64_t> sequence = EventRepo(db_).Append(event);
       if (!sequence.ok()) return sequence.status();

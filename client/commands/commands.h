@@ -12,6 +12,7 @@ void RegisterInfo(CLI::App& app, Context& ctx);
 void RegisterImport(CLI::App& app, Context& ctx);
 void RegisterImages(CLI::App& app, Context& ctx);
 void RegisterLoad(CLI::App& app, Context& ctx);
+void RegisterPull(CLI::App& app, Context& ctx);
 void RegisterSave(CLI::App& app, Context& ctx);
 void RegisterTag(CLI::App& app, Context& ctx);
 void RegisterRmi(CLI::App& app, Context& ctx);
@@ -37,5 +38,6 @@ void RegisterUpdate(CLI::App& app, Context& ctx);
 void RegisterStats(CLI::App& app, Context& ctx);
 void RegisterTop(CLI::App& app, Context& ctx);
 void RegisterExec(CLI::App& app, Context& ctx);
+void RegisterAttach(CLI::App& app, Context& ctx);
 
 }  // namespace kapsel::client

@@ -2,10 +2,12 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "client/commands/attach.h"
 #include "client/commands/commands.h"
 #include "client/commands/container_flags.h"
 #include "client/output.h"
 #include "client/parse.h"
+#include "client/tty.h"
 #include "kapsel/v1/containers.grpc.pb.h"
 
 namespace kapsel::client {
@@ -26,12 +28,30 @@ int ReportExit(Context& ctx, const kapsel::v1::ExitStatus& exit) {
   return ExitCodeOf(exit.exit_code(), exit.signal());
 }
 
+// `run -i` or `run -t` in the foreground: create, then start with an attached stream that
+// carries stdin, the terminal and its window size.
+int RunAttached(Context& ctx, kapsel::v1::ContainerSpec spec, kapsel::v1::Containers::Stub* stub) {
+  if (spec.tty() && spec.open_stdin() && !IsTerminal(0)) {
+    return ctx.Fail("the input device is not a TTY (use -i without -t to pipe input)");
+  }
+  kapsel::v1::CreateContainerRequest request;
+  *request.mutable_spec() = std::move(spec);
+  kapsel::v1::CreateContainerResponse created;
+  grpc::ClientContext call;
+  grpc::Status status = stub->Create(&call, request, &created);
+  if (!status.ok()) return ctx.Fail(status);
+  return AttachToContainer(ctx, created.id(), {.start = true});
+}
+
 int Run(Context& ctx, const RunOptions& options) {
   absl::StatusOr<kapsel::v1::ContainerSpec> spec = BuildContainerSpec(options.container, ctx.env());
   if (!spec.ok()) return ctx.Fail(spec.status());
   auto channel = ctx.Channel();
   if (!channel.ok()) return ctx.Fail(channel.status());
   auto stub = kapsel::v1::Containers::NewStub(*channel);
+  if (!options.detach && (spec->tty() || spec->open_stdin())) {
+    return RunAttached(ctx, *std::move(spec), stub.get());
+  }
 
   kapsel::v1::RunContainerRequest request;
   *request.mutable_spec() = *std::move(spec);

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/log_reader.h"
+#include "daemon/services/attach_stream.h"
 #include "daemon/services/exec_stream.h"
 #include "daemon/services/status.h"
 #include "google/protobuf/util/json_util.h"
@@ -22,11 +23,6 @@
 
 namespace kapsel::daemon {
 namespace {
-
-grpc::Status Unimplemented(const char* what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat(what, " is not implemented yet"));
-}
 
 v1::ContainerState StateOf(const std::string& s) {
   if (s == "created") return v1::CONTAINER_STATE_CREATED;
@@ -423,8 +419,9 @@ grpc::Status ContainersService::Exec(
   return ServeExec(engine_, ctx, stream);
 }
 grpc::Status ContainersService::Attach(
-    grpc::ServerContext*, grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>*) {
-  return Unimplemented("attach");
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::AttachResponse, v1::AttachRequest>* stream) {
+  return ServeAttach(engine_, ctx, stream);
 }
 grpc::Status ContainersService::AddMount(grpc::ServerContext*, const v1::AddMountRequest* req,
                                          v1::AddMountResponse*) {

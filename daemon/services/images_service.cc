@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,11 +51,6 @@ void ToProto(const store::ImageRecord& rec, v1::Image* out) {
   if (auto it = cfg.find("ExposedPorts"); it != cfg.end() && it->is_object()) {
     for (const auto& [k, v] : it->items()) c->add_exposed_ports(k);
   }
-}
-
-grpc::Status Unimplemented(const char* what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat(what, " is not implemented yet"));
 }
 
 // Spools the data messages of a client stream into a file under <data_root>/tmp: the store
@@ -174,9 +170,53 @@ grpc::Status ImagesService::Tag(grpc::ServerContext*, const v1::TagImageRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Pull(grpc::ServerContext*, const v1::PullImageRequest*,
-                                 grpc::ServerWriter<v1::PullImageProgress>*) {
-  return Unimplemented("pull from a registry");
+grpc::Status ImagesService::Pull(grpc::ServerContext* context, const v1::PullImageRequest* req,
+                                 grpc::ServerWriter<v1::PullImageProgress>* writer) {
+  if (req->reference().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pull: an image reference is required");
+  }
+  store::PullRequest request;
+  request.reference = req->reference();
+  request.platform = req->platform();
+  request.credentials = {req->auth().username(), req->auth().password()};
+  // The puller calls this from its download threads, one call at a time.
+  std::atomic<bool> client_gone{false};
+  auto progress = [&](const store::PullProgress& p) {
+    v1::PullImageProgress msg;
+    msg.set_layer(p.layer);
+    msg.set_bytes_done(p.bytes_done);
+    msg.set_bytes_total(p.bytes_total);
+    switch (p.stage) {
+      case store::PullProgress::Stage::kExists:
+        msg.set_stage(v1::PullImageProgress::STAGE_EXISTS);
+        break;
+      case store::PullProgress::Stage::kDownloading:
+        msg.set_stage(v1::PullImageProgress::STAGE_DOWNLOADING);
+        break;
+      case store::PullProgress::Stage::kDone:
+        msg.set_stage(v1::PullImageProgress::STAGE_DONE);
+        break;
+    }
+    if (!writer->Write(msg)) client_gone = true;
+  };
+  auto cancelled = [&] { return client_gone.load() || context->IsCancelled(); };
+  std::vector<store::EventRecord> events;
+  store::PullOptions options;
+  {
+    absl::MutexLock lock(&pull_mu_);
+    options = pull_;
+  }
+  auto result =
+      store::PullImage(*engine_->images(), options, request, progress, cancelled, &events);
+  if (!result.ok()) return ToGrpc(result.status());
+  engine_->PublishEvents(events);
+  v1::PullImageProgress last;
+  ToProto(result->image, last.mutable_image());
+  last.set_reference(result->reference);
+  last.set_manifest_digest(result->manifest_digest);
+  last.set_platform(result->platform);
+  writer->Write(last);
+  return grpc::Status::OK;
 }
 
 grpc::Status ImagesService::List(grpc::ServerContext*, const v1::ListImagesRequest*,

@@ -1,13 +1,27 @@
 #pragma once
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "daemon/engine.h"
 #include "kapsel/v1/images.grpc.pb.h"
+#include "store/image_pull.h"
 
 namespace kapsel::daemon {
 
 class ImagesService final : public v1::Images::Service {
  public:
-  explicit ImagesService(Engine* engine) : engine_(engine) {}
+  // `pull` says how registries are reached (kapseld --insecure-registry).
+  explicit ImagesService(Engine* engine, store::PullOptions pull = {})
+      : engine_(engine), pull_(std::move(pull)) {}
+  // For a configuration reload; pulls already running keep the list they started with.
+  void SetInsecureRegistries(std::vector<std::string> registries) {
+    absl::MutexLock lock(&pull_mu_);
+    pull_.registry.insecure_registries = std::move(registries);
+  }
   grpc::Status Import(grpc::ServerContext*, grpc::ServerReader<v1::ImportImageRequest>*,
                       v1::ImportImageResponse*) override;
   grpc::Status Load(grpc::ServerContext*, grpc::ServerReader<v1::LoadImageRequest>*,
@@ -29,6 +43,8 @@ class ImagesService final : public v1::Images::Service {
 
  private:
   Engine* engine_;
+  absl::Mutex pull_mu_;
+  store::PullOptions pull_ ABSL_GUARDED_BY(pull_mu_);
 };
 
 }  // namespace kapsel::daemon

@@ -21,7 +21,8 @@ namespace {
 void Usage() {
   fprintf(stderr,
           "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n"
-          "                   [--log-max-size BYTES] [--log-max-files N]\n"
+          "                   [--log-max-size BYTES] [--log-max-files N] [--stdin]\n"
+          "                   [--attach-fd N]\n"
           "       kapsel-shim mount-add|mount-rm ... (see mount_helper.h)\n"
           "       kapsel-shim exec ... -- CMD... (see exec.h)\n");
 }
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
                                         {"status-fd", required_argument, nullptr, 'f'},
                                         {"log-max-size", required_argument, nullptr, 'm'},
                                         {"log-max-files", required_argument, nullptr, 'n'},
+                                        {"stdin", no_argument, nullptr, 'I'},
+                                        {"attach-fd", required_argument, nullptr, 'a'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
@@ -61,6 +64,12 @@ int main(int argc, char** argv) {
         break;
       case 'f':
         options.status_fd = atoi(optarg);
+        break;
+      case 'I':
+        options.open_stdin = true;
+        break;
+      case 'a':
+        options.attach_fd = atoi(optarg);
         break;
       case 'm':
         if (!absl::SimpleAtoi(optarg, &options.log_rotation.max_size_bytes) ||

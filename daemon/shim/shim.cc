@@ -11,12 +11,14 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/exit_record.h"
 #include "daemon/log_format.h"
 #include "daemon/log_writer.h"
+#include "daemon/shim/attach_hub.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/launch.h"
 #include "runtime/linux/unique_fd.h"
@@ -36,9 +38,9 @@ void Report(int fd, const StartReport& report) {
   close(fd);
 }
 
-// Appends everything readable from `fd` to the log. Returns false at EOF.
-bool Relay(int fd, logs::Stream stream, logs::LogWriter* log) {
-  char buf[65536];
+// Appends what `fd` has to the log and sends it to the attached clients. Returns false at EOF.
+bool Relay(int fd, logs::Stream stream, logs::LogWriter* log, AttachHub* hub) {
+  char buf[kAttachMaxPayload];
   ssize_t n = read(fd, buf, sizeof(buf));
   // EIO from a pty master means every slave fd is closed: the same as EOF on a pipe.
   if (n < 0) return errno == EINTR || errno == EAGAIN;
@@ -49,6 +51,8 @@ bool Relay(int fd, logs::Stream stream, logs::LogWriter* log) {
   if (auto s = log->Append(out); !s.ok()) {
     fprintf(stderr, "kapsel-shim: log: %s\n", std::string(s.message()).c_str());
   }
+  hub->Broadcast(stream == logs::Stream::kStderr ? AttachPacket::kStderr : AttachPacket::kStdout,
+                 buf, static_cast<size_t>(n));
   return true;
 }
 
@@ -86,6 +90,7 @@ int Run(const Options& options) {
   UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
   UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_fd) return Fail(options, absl::StrCat("open /dev/null: ", strerror(errno)), 0);
+  UniqueFd first_client(options.attach_fd);
 
   runtime::LaunchOptions launch;
   launch.container_id = options.id;
@@ -110,6 +115,25 @@ int Run(const Options& options) {
     out_r = std::move(master);
     err_r.Close();
   }
+  // -i without a terminal: stdin is a pipe that the attach socket feeds.
+  UniqueFd stdin_r, stdin_w;
+  if (options.open_stdin && !spec->process.terminal) {
+    int in_pipe[2];
+    if (pipe2(in_pipe, O_CLOEXEC) != 0)
+      return Fail(options, absl::StrCat("pipe2: ", strerror(errno)), 0);
+    stdin_r.Reset(in_pipe[0]);
+    stdin_w.Reset(in_pipe[1]);
+    launch.stdin_fd = stdin_r.get();
+  }
+  const int tty_master = spec->process.terminal ? out_r.get() : -1;
+  auto hub =
+      AttachHub::Listen(options.state_dir, std::move(stdin_w), tty_master, options.open_stdin);
+  if (!hub.ok()) return Fail(options, std::string(hub.status().message()), 0);
+  // Registered before the launch: the first client sees the output from its first byte.
+  if (first_client) {
+    hub->AddClient(std::move(first_client));
+    hub->ReceivePending();
+  }
   auto proc = runtime::Launch(*spec, launch);
   if (!proc.ok())
     return Fail(options, std::string(proc.status().message()), runtime::ExecErrno(proc.status()));
@@ -117,6 +141,7 @@ int Run(const Options& options) {
   err_w.Close();
   null_fd.Close();
   pty_slave.Close();
+  stdin_r.Close();
 
   StartReport report;
   report.ok = true;
@@ -127,23 +152,27 @@ int Run(const Options& options) {
   // namespace dies the kernel kills the rest of it, so the pipes close right after.
   bool out_open = true, err_open = err_r.valid(), exited = false;
   siginfo_t info = {};
+  std::vector<struct pollfd> fds;
   while (out_open || err_open || !exited) {
-    struct pollfd fds[3] = {{out_open ? out_r.get() : -1, POLLIN, 0},
-                            {err_open ? err_r.get() : -1, POLLIN, 0},
-                            {exited ? -1 : proc->pidfd.get(), POLLIN, 0}};
+    fds = {{out_open ? out_r.get() : -1, POLLIN, 0},
+           {err_open ? err_r.get() : -1, POLLIN, 0},
+           {exited ? -1 : proc->pidfd.get(), POLLIN, 0}};
+    hub->Fill(&fds);
     int timeout = exited ? 2000 : -1;
-    int n = poll(fds, 3, timeout);
+    int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (n == 0) break;  // exited, and the pipes stayed open too long: a stray holder
-    if (fds[0].revents) out_open = Relay(out_r.get(), logs::Stream::kStdout, &*log);
-    if (fds[1].revents) err_open = Relay(err_r.get(), logs::Stream::kStderr, &*log);
+    if (fds[0].revents) out_open = Relay(out_r.get(), logs::Stream::kStdout, &*log, &*hub);
+    if (fds[1].revents) err_open = Relay(err_r.get(), logs::Stream::kStderr, &*log, &*hub);
     if (fds[2].revents) {
       if (waitid(P_PIDFD, static_cast<id_t>(proc->pidfd.get()), &info, WEXITED) == 0) exited = true;
     }
+    hub->Handle(fds);
   }
+  hub->Shutdown();
   if (!exited) {
     while (waitid(P_PIDFD, static_cast<id_t>(proc->pidfd.get()), &info, WEXITED) != 0 &&
            errno == EINTR) {

@@ -8,11 +8,13 @@ namespace kapsel::shim {
 
 struct Options {
   std::string id;
-  std::string bundle;     // holds config.json
-  std::string state_dir;  // the exit record goes here
-  std::string log_path;   // the container's stdout and stderr, in the CRI log format
+  std::string bundle;                  // holds config.json
+  std::string state_dir;               // the exit record goes here
+  std::string log_path;                // the container's stdout and stderr, in the CRI log format
   logs::RotationOptions log_rotation;  // how log_path is rotated (log_writer.h)
-  int status_fd = -1;     // one StartReport is written here, then it is closed
+  int status_fd = -1;                  // one StartReport is written here, then it is closed
+  bool open_stdin = false;             // the container's stdin is a pipe fed from the attach socket
+  int attach_fd = -1;  // a first attach connection, made before the container starts
 };
 
 // Creates the container, relays its output until it exits, writes the exit record. Returns the

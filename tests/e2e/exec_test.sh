@@ -61,6 +61,12 @@ capture kctl exec -u 1000 ex id -u
 [[ $OUT == 1000 ]] || fail "-u 1000: $OUT ($ERR)"
 capture kctl exec -u nobody ex id -u
 [[ $OUT == 65534 ]] || fail "-u nobody: $OUT ($ERR)"
+capture kctl exec -u nobody ex sh -c 'echo $HOME'
+[[ $OUT == /home ]] || fail "-u nobody: HOME is not the passwd entry's: $OUT ($ERR)"
+capture kctl exec -u nobody -e HOME=/tmp ex sh -c 'echo $HOME'
+[[ $OUT == /tmp ]] || fail "-u nobody -e HOME=/tmp: $OUT ($ERR)"
+capture kctl exec -u 1000 ex sh -c 'echo $HOME'
+[[ $OUT == / ]] || fail "-u 1000 (no passwd entry): HOME=$OUT ($ERR)"
 capture kctl exec -u 1000 ex cat /proc/self/status
 [[ $(awk '/^CapEff/ {print $2}' <<<"$OUT") == 0000000000000000 ]] || fail "non-root user has capabilities"
 capture kctl exec -e FOO=bar -e PATH=/bin ex sh -c 'echo $FOO:$PATH'

@@ -162,10 +162,18 @@ event_seen unmount "destination=/busy, .*lazy=true" || fail "the unmount event d
 pass "a busy mount is detached lazily and reported so"
 
 # The mount survives a restart of kapseld, and comes back with a restart of the container.
+# --ro --recursive holds on the submounts of the source too, before and after the restart.
+tree=$E2E_TMP/tree
+mkdir -p "$tree/sub" && mount -t tmpfs -o size=1m tmpfs "$tree/sub"
 kctl mount add --ro web "$site" /www/static >/dev/null
+kctl mount add --ro --recursive web "$tree" /tree >/dev/null
+ro_tree() {  # ro_tree PID: both the top and the submount refuse writes, seen through the container
+  ! touch "/proc/$1/root/tree/top" 2>/dev/null && ! touch "/proc/$1/root/tree/sub/x" 2>/dev/null
+}
+ro_tree "$pid" || fail "mount add --ro --recursive left a part writable"
 stop_daemon TERM
 start_daemon
-[[ $(kctl mount ls -q web) == /www/static ]] || fail "mount ls after a daemon restart: $(kctl mount ls web)"
+[[ $(kctl mount ls -q web | sort | xargs) == "/tree /www/static" ]] || fail "mount ls after a daemon restart: $(kctl mount ls web)"
 [[ $(http_get "$pid" /static/new.txt) == "hello-from-host 200" ]] || fail "the mount is gone after a daemon restart"
 pass "mount ls stays true across a restart of kapseld"
 
@@ -179,9 +187,12 @@ wait_for "httpd after the restart" bash -c "[[ \$(nsenter --net=/proc/$pid2/ns/n
 [[ $(http_get "$pid2" /static/new.txt) == "hello-from-host 200" ]] || fail "the restarted container does not serve the mounted file"
 wait_for "the write attempt after the restart" test "$(kctl logs web | grep -c WRITE-)" -ge 2
 [[ $(kctl logs web | grep WRITE- | tail -n 1) == *"Read-only file system"* ]] || fail "after the restart the mount is writable: $(kctl logs web | grep WRITE-)"
-[[ $(kctl inspect web | jq -r '.[0].mounts | length') -eq 1 ]] || fail "inspect after the restart: $(kctl inspect web | jq '.[0].mounts')"
+[[ $(kctl inspect web | jq -r '.[0].mounts | length') -eq 2 ]] || fail "inspect after the restart: $(kctl inspect web | jq '.[0].mounts')"
+ro_tree "$pid2" || fail "after the restart a part of the --ro --recursive mount is writable"
+touch "$tree/sub/host-side" || fail "the host's own submount became read-only"
 kctl mount rm web /www/static >/dev/null
-pass "a restart of the container re-applies the mount (read-only), and inspect lists it"
+kctl mount rm web /tree >/dev/null
+pass "a restart of the container re-applies the mounts (read-only, recursively), and inspect lists them"
 
 kctl rm -f web >/dev/null
 [[ $(ls -A "$site") == "$site_listing" ]] || fail "the host directory changed: $(ls -A "$site")"

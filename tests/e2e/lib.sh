@@ -23,8 +23,8 @@ DAEMON_PID=
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-start_daemon() {
-  "$KAPSELD" --data-root "$E2E_TMP/data" --exec-root "$E2E_TMP/run" --log-level debug --no-ip-forward \
+start_daemon() {  # extra arguments go to kapseld
+  "$KAPSELD" --data-root "$E2E_TMP/data" --exec-root "$E2E_TMP/run" --log-level debug --no-ip-forward "$@" \
     >>"$E2E_TMP/kapseld.log" 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 1 200); do

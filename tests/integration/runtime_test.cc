@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -477,6 +478,33 @@ TEST_F(RuntimeIntegrationTest, SymlinkAtMountTargetDoesNotEscapeRootfs) {
   EXPECT_TRUE(fs::is_directory(rootfs_ + "/" + name));
   EXPECT_TRUE(fs::is_directory(rootfs_ + "/etc/" + name));
   EXPECT_TRUE(fs::is_directory(rootfs_ + host_dir + "/" + name));
+}
+
+// "ro" on an rbind covers only the top mount; "rro" reaches the submounts too (mount_setattr
+// AT_RECURSIVE), so a tmpfs mounted below the source cannot be written either.
+TEST_F(RuntimeIntegrationTest, RecursiveReadOnlyBindCoversSubmounts) {
+  const std::string src = bundle_ + "/rro-src";
+  ASSERT_TRUE(fs::create_directories(src + "/sub"));
+  ASSERT_EQ(mount("tmpfs", (src + "/sub").c_str(), "tmpfs", 0, "size=1m"), 0) << strerror(errno);
+  auto unmount = absl::MakeCleanup([&] { umount2((src + "/sub").c_str(), MNT_DETACH); });
+  const std::string script =
+      "touch /a/sub/x 2>/dev/null && echo a-writable || echo a-readonly;"
+      "touch /b/sub/x 2>/dev/null && echo b-writable || echo b-readonly;"
+      "touch /b/top 2>/dev/null && echo b-top-writable || echo b-top-readonly";
+  json config = Config(Sh(script));
+  config["mounts"].push_back(
+      {{"destination", "/a"}, {"type", "bind"}, {"source", src}, {"options", {"rbind", "ro"}}});
+  config["mounts"].push_back(
+      {{"destination", "/b"}, {"type", "bind"}, {"source", src}, {"options", {"rbind", "rro"}}});
+  ASSERT_TRUE(Run(config).ok());
+  EXPECT_TRUE(ExitedWith(0)) << Describe();
+  EXPECT_TRUE(absl::StrContains(out_, "a-writable")) << Describe();
+  EXPECT_TRUE(absl::StrContains(out_, "b-readonly")) << Describe();
+  EXPECT_TRUE(absl::StrContains(out_, "b-top-readonly")) << Describe();
+  EXPECT_FALSE(absl::StrContains(out_, "b-writable")) << Describe();
+  // The host's own submount stays writable: the attribute was set on the container's copy.
+  std::ofstream(src + "/sub/host-write") << "x";
+  EXPECT_TRUE(fs::exists(src + "/sub/host-write"));
 }
 
 // A symlink to a host directory that does not exist inside the rootfs dangles once resolved in

@@ -35,6 +35,7 @@ TEST_F(SpecBuilderTest, ImageDefaultsAndDockerSecurityDefaults) {
   EXPECT_EQ((*spec)["hostname"], "0123456789ab");
   EXPECT_EQ((*spec)["root"]["path"], "/var/lib/kapsel/containers/x/rootfs");
   EXPECT_EQ((*spec)["process"]["noNewPrivileges"], true);
+  EXPECT_EQ((*spec)["process"]["oomScoreAdj"], 0);
   auto caps = (*spec)["process"]["capabilities"]["bounding"].get<std::vector<std::string>>();
   EXPECT_EQ(caps.size(), 14u);
   EXPECT_NE(std::find(caps.begin(), caps.end(), "CAP_NET_BIND_SERVICE"), caps.end());
@@ -71,6 +72,17 @@ TEST_F(SpecBuilderTest, NetworkNamespaceMadeByTheDaemonIsJoinedByPath) {
   spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
   for (const auto& n : (*spec)["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
+}
+
+TEST(HomeOfTest, FromPasswdElseDockerDefaults) {
+  const std::string passwd =
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+      "odd:x:7:7:odd:relative:/bin/sh\n";
+  EXPECT_EQ(HomeOf(0, passwd), "/root");
+  EXPECT_EQ(HomeOf(65534, passwd), "/home");
+  EXPECT_EQ(HomeOf(1000, passwd), "/");
+  EXPECT_EQ(HomeOf(7, passwd), "/");  // not an absolute path
+  EXPECT_EQ(HomeOf(0, ""), "/root");
 }
 
 TEST_F(SpecBuilderTest, RequestOverridesImage) {
@@ -165,7 +177,8 @@ TEST_F(SpecBuilderTest, VolumesBecomeBindMounts) {
   EXPECT_EQ(last["destination"], "/data/in");
   EXPECT_EQ(last["type"], "bind");
   EXPECT_EQ(last["source"], "/tmp");
-  EXPECT_EQ(last["options"], json({"rbind", "ro", "rprivate"}));
+  // Read-only reaches the submounts of the recursive bind too.
+  EXPECT_EQ(last["options"], json({"rbind", "rro", "rprivate"}));
 }
 
 TEST_F(SpecBuilderTest, BadVolumesAreRefusedWithTheReason) {

@@ -34,6 +34,17 @@ TEST(ParseMountOptionsTest, LaterOptionClearsEarlierFlag) {
   EXPECT_EQ(again->flags, static_cast<unsigned long>(MS_RDONLY));
 }
 
+TEST(ParseMountOptionsTest, RecursiveReadOnly) {
+  auto o = ParseMountOptions({"rbind", "rro"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->recursive_read_only);
+  EXPECT_EQ(o->flags, static_cast<unsigned long>(MS_RDONLY));
+  auto cleared = ParseMountOptions({"rbind", "rro", "rw"});
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_FALSE(cleared->recursive_read_only);
+  EXPECT_EQ(cleared->flags, 0u);
+}
+
 TEST(ParseMountOptionsTest, Propagation) {
   struct Case {
     const char* option;

@@ -1,0 +1,133 @@
+#include "daemon/api_listener.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/request_log.h"
+#include "grpcpp/server_posix.h"
+#include "spdlog/spdlog.h"
+
+namespace kapsel::daemon {
+
+absl::StatusOr<linux::UniqueFd> BindApiSocket(const std::string& path, gid_t gid) {
+  sockaddr_un addr = {};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path ", path, " is too long"));
+  }
+  linux::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return absl::ErrnoToStatus(errno, "socket AF_UNIX");
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
+    }
+    if (unlink(path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("unlink ", path));
+  }
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.data(), path.size());
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
+  }
+  // Owner and mode before listen(2): until then every connect(2) is refused.
+  if (chown(path.c_str(), 0, gid) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chown ", path));
+  }
+  if (chmod(path.c_str(), 0660) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+  }
+  if (listen(fd.get(), SOMAXCONN) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("listen ", path));
+  }
+  return fd;
+}
+
+grpc::ServerGenericBidiReactor* DenyAllService::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  PeerCredentials peer;
+  peer.uid = static_cast<uid_t>(-1);
+  if (auto fd = FdOfPeer(ctx->peer()); fd.has_value()) {
+    if (auto creds = ReadPeerCredentials(*fd); creds.ok()) peer = *std::move(creds);
+  }
+  spdlog::debug("refused request {} from uid {} pid {}", ctx->method(), peer.uid, peer.pid);
+  class Reactor : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Reactor(std::string message) {
+      Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message));
+    }
+    void OnDone() override { delete this; }
+  };
+  return new Reactor(DenialMessage(peer, policy_));
+}
+
+ApiListener::ApiListener(linux::UniqueFd listen_fd, AccessPolicy policy, grpc::Server* api,
+                         grpc::Server* refused)
+    : listen_fd_(std::move(listen_fd)), policy_(std::move(policy)), api_(api), refused_(refused) {}
+
+ApiListener::~ApiListener() { Stop(); }
+
+absl::Status ApiListener::Start() {
+  stop_fd_.Reset(eventfd(0, EFD_CLOEXEC));
+  if (!stop_fd_) return absl::ErrnoToStatus(errno, "eventfd");
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void ApiListener::Stop() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  ssize_t unused = write(stop_fd_.get(), &one, sizeof(one));
+  (void)unused;
+  thread_.join();
+}
+
+void ApiListener::Run() {
+  for (;;) {
+    struct pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("api socket: poll: {}", strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    // Non-blocking, as gRPC's endpoints expect.
+    linux::UniqueFd conn(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!conn) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of fds or memory: the connection waits in the backlog. Try again in 100 ms rather
+        // than spin on a socket that stays readable.
+        spdlog::warn("api socket: accept: {}", strerror(errno));
+        struct pollfd stop = {stop_fd_.get(), POLLIN, 0};
+        if (poll(&stop, 1, 100) > 0) return;
+      }
+      continue;
+    }
+    Admit(std::move(conn));
+  }
+}
+
+void ApiListener::Admit(linux::UniqueFd conn) {
+  auto peer = ReadPeerCredentials(conn.get());
+  if (!peer.ok()) {
+    spdlog::warn("api socket: dropping a connection: {}", std::string(peer.status().message()));
+    return;
+  }
+  if (MayUseApi(*peer, policy_)) {
+    spdlog::debug("api connection from uid {} gid {} pid {}", peer->uid, peer->gid, peer->pid);
+    // gRPC owns the fd from here on and closes it with the connection.
+    grpc::AddInsecureChannelFromFd(api_, conn.Release());
+    return;
+  }
+  spdlog::warn("api connection from uid {} pid {} refused: not root and not in group {}", peer->uid,
+               peer->pid, policy_.group_name);
+  grpc::AddInsecureChannelFromFd(refused_, conn.Release());
+}
+
+}  // namespace kapsel::daemon

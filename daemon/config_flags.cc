@@ -1,0 +1,84 @@
+#include "daemon/config_flags.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
+namespace kapsel::daemon {
+namespace {
+
+// A flag that sets one string field of the configuration.
+void StringFlag(CLI::App* app, const std::string& name, const std::string& help,
+                std::function<void(const std::string&)> set) {
+  app->add_option_function<std::string>(name, std::move(set), help);
+}
+
+// Docker's form: NAME=SOFT[:HARD], -1 for unlimited.
+v1::Ulimit ParseUlimitFlag(const std::string& text) {
+  std::vector<std::string> name_value = absl::StrSplit(text, absl::MaxSplits('=', 1));
+  std::vector<std::string> limits =
+      name_value.size() == 2 ? absl::StrSplit(name_value[1], ':') : std::vector<std::string>{};
+  v1::Ulimit u;
+  int64_t soft = 0, hard = 0;
+  if (name_value.size() != 2 || limits.empty() || limits.size() > 2 ||
+      !absl::SimpleAtoi(limits[0], &soft) ||
+      !absl::SimpleAtoi(limits.size() == 2 ? limits[1] : limits[0], &hard)) {
+    throw CLI::ValidationError("--default-ulimit", "\"" + text + "\" is not NAME=SOFT[:HARD]");
+  }
+  u.set_name(name_value[0]);
+  u.set_soft(soft);
+  u.set_hard(hard);
+  return u;
+}
+
+}  // namespace
+
+void AddConfigFlags(CLI::App* app, v1::DaemonConfig* o) {
+  StringFlag(app, "--data-root", "persistent state: database, images, containers",
+             [o](const std::string& v) { o->set_data_root(v); });
+  StringFlag(app, "--exec-root", "runtime state: socket, shim directories",
+             [o](const std::string& v) { o->set_exec_root(v); });
+  StringFlag(app, "--socket", "API socket (default <exec-root>/kapsel.sock)",
+             [o](const std::string& v) { o->set_socket(v); });
+  StringFlag(app, "--socket-group", "group admitted to the API besides root (default kapsel)",
+             [o](const std::string& v) { o->set_socket_group(v); });
+  StringFlag(app, "--log-level", "trace, debug, info, warn, error",
+             [o](const std::string& v) { o->set_log_level(v); });
+  StringFlag(app, "--log-format", "text or json (one object per line)",
+             [o](const std::string& v) { o->set_log_format(v); });
+  StringFlag(app, "--log-max-size",
+             "size at which a container's log is rotated, e.g. 20m (default 20m)",
+             [o](const std::string& v) { o->mutable_log_rotation()->set_max_size(v); });
+  app->add_option_function<int>(
+      "--log-max-files", [o](const int& v) { o->mutable_log_rotation()->set_max_files(v); },
+      "log files kept per container, the current one included (default 5)");
+  StringFlag(app, "--bridge-subnet", "IPv4 subnet of the default bridge network (kapsel0)",
+             [o](const std::string& v) { o->set_bridge_subnet(v); });
+  app->add_flag_function(
+      "--ip-forward,!--no-ip-forward", [o](int64_t count) { o->set_ip_forward(count > 0); },
+      "turn on net.ipv4.ip_forward when a container needs a route out (default on)");
+  StringFlag(app, "--cgroup-parent", "cgroup below which containers live (only kapsel so far)",
+             [o](const std::string& v) { o->set_cgroup_parent(v); });
+  app->add_option_function<std::vector<std::string>>(
+      "--default-ulimit",
+      [o](const std::vector<std::string>& values) {
+        o->clear_default_ulimits();
+        for (const std::string& v : values) *o->add_default_ulimits() = ParseUlimitFlag(v);
+      },
+      "rlimit of container processes, NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable");
+  StringFlag(app, "--metrics",
+             "serve Prometheus metrics at GET /metrics on unix:/PATH or 127.0.0.1:PORT",
+             [o](const std::string& v) { o->set_metrics(v); });
+  app->add_option_function<std::vector<std::string>>(
+      "--insecure-registry",
+      [o](const std::vector<std::string>& values) {
+        o->clear_insecure_registries();
+        for (const std::string& v : values) o->add_insecure_registries(v);
+      },
+      "HOST[:PORT] of a registry pulled from over plain HTTP or unverified TLS (loopback "
+      "registries always are); repeatable");
+}
+
+}  // namespace kapsel::daemon
