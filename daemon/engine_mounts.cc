@@ -196,8 +196,8 @@ json ConfigEntry(const MountRecord& m) {
           {"type", "bind"},
           {"source", m.host_path},
           {"options",
-           {m.recursive ? "rbind" : "bind",
-            m.read_only ? (m.recursive ? "rro" : "ro") : "rw", m.propagation}}};
+           {m.recursive ? "rbind" : "bind", m.read_only ? (m.recursive ? "rro" : "ro") : "rw",
+            m.propagation}}};
 }
 
 }  // namespace

@@ -72,12 +72,12 @@ struct MountStep {
   std::string fstype;
   std::string data;
   unsigned long flags = 0;
-  unsigned long remount_flags = 0;  // nonzero: a second mount(MS_REMOUNT|...) after the first
-  unsigned long propagation = 0;    // nonzero: MS_PRIVATE, MS_SLAVE, ... applied last
-  bool remount_only = false;        // the step only remounts an earlier mount
+  unsigned long remount_flags = 0;   // nonzero: a second mount(MS_REMOUNT|...) after the first
+  unsigned long propagation = 0;     // nonzero: MS_PRIVATE, MS_SLAVE, ... applied last
+  bool remount_only = false;         // the step only remounts an earlier mount
   bool recursive_read_only = false;  // mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) after
-  bool file_target = false;         // create a file, not a directory, as the mount point
-  std::string display;              // "proc on /proc", for error messages
+  bool file_target = false;          // create a file, not a directory, as the mount point
+  std::string display;               // "proc on /proc", for error messages
 };
 
 struct DeviceStep {

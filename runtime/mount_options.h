@@ -16,7 +16,7 @@ struct MountOptions {
   // "rro" (as runc): read-only on the mount and every submount, with mount_setattr(2)
   // AT_RECURSIVE; a MS_REMOUNT|MS_RDONLY reaches only the top mount of an rbind.
   bool recursive_read_only = false;
-  std::string data;        // the options the filesystem parses itself, comma-joined
+  std::string data;  // the options the filesystem parses itself, comma-joined
 };
 
 absl::StatusOr<MountOptions> ParseMountOptions(const std::vector<std::string>& options);
