@@ -505,7 +505,48 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
   for (const std::string& opt : options.log_opts) {
     if (absl::Status s = ParseLogOpt(opt, spec.mutable_log()); !s.ok()) return s;
   }
+  for (const std::string& text : options.ulimits) {
+    absl::StatusOr<kapsel::v1::Ulimit> ulimit = ParseUlimit(text);
+    if (!ulimit.ok()) return ulimit.status();
+    *spec.add_ulimits() = *std::move(ulimit);
+  }
+  for (const std::string& text : options.tmpfs) {
+    absl::StatusOr<std::pair<std::string, std::string>> tmpfs = ParseTmpfs(text);
+    if (!tmpfs.ok()) return tmpfs.status();
+    if (!spec.mutable_tmpfs()->insert({tmpfs->first, tmpfs->second}).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tmpfs ", tmpfs->first, ": the path is given twice"));
+    }
+  }
+  spec.set_init(options.init);
   return spec;
+}
+
+absl::StatusOr<kapsel::v1::Ulimit> ParseUlimit(absl::string_view value) {
+  const size_t eq = value.find('=');
+  const absl::string_view name = value.substr(0, eq);
+  std::vector<std::string> limits;
+  if (eq != absl::string_view::npos) limits = absl::StrSplit(value.substr(eq + 1), ':');
+  int64_t soft = 0, hard = 0;
+  if (name.empty() || limits.empty() || limits.size() > 2 || !absl::SimpleAtoi(limits[0], &soft) ||
+      !absl::SimpleAtoi(limits.back(), &hard)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid --ulimit \"", value, "\": expected NAME=SOFT[:HARD], e.g. nofile=1024:4096"));
+  }
+  kapsel::v1::Ulimit ulimit;
+  ulimit.set_name(std::string(name));
+  ulimit.set_soft(soft);
+  ulimit.set_hard(hard);
+  return ulimit;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseTmpfs(absl::string_view value) {
+  std::pair<std::string, std::string> path_options = absl::StrSplit(value, absl::MaxSplits(':', 1));
+  if (path_options.first.empty() || path_options.first.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --tmpfs \"", value, "\": PATH must be absolute (PATH[:OPTIONS])"));
+  }
+  return path_options;
 }
 
 absl::Status ParseLogOpt(absl::string_view opt, kapsel::v1::LogOptions* log) {

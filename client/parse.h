@@ -123,7 +123,16 @@ struct ContainerOptions : ResourceFlags {
   int stop_timeout = -1;               // --stop-timeout seconds; -1 = unset
   std::vector<std::string> env_files;  // --env-file: KEY=VALUE lines, # comments
   std::vector<std::string> log_opts;   // --log-opt, unparsed
+  std::vector<std::string> ulimits;    // --ulimit NAME=SOFT[:HARD], names checked by the daemon
+  std::vector<std::string> tmpfs;      // --tmpfs PATH[:OPTIONS], options checked by the daemon
+  bool init = false;                   // --init
 };
+
+// One --ulimit: NAME=SOFT[:HARD] (SOFT alone sets both; -1 is unlimited).
+absl::StatusOr<kapsel::v1::Ulimit> ParseUlimit(absl::string_view value);
+
+// One --tmpfs: PATH[:OPTIONS], PATH absolute. Returns the path and the options.
+absl::StatusOr<std::pair<std::string, std::string>> ParseTmpfs(absl::string_view value);
 
 // Parses -v HOST:CONTAINER[:OPTIONS], OPTIONS a comma-separated list of ro, rw, private,
 // rprivate, slave, rslave. HOST must be an absolute path: kapsel has no named volumes.

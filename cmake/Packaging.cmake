@@ -90,8 +90,9 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Beyond the shared libraries: /bin/kill of ExecReload= (procps).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
-# busybox-static: kapseld's built-in busybox:latest image; bash-completion loads the completion.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "busybox-static")
+# busybox-static: kapseld's built-in busybox:latest image; tini: the init of run --init;
+# bash-completion loads the completion.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "busybox-static, tini")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "bash-completion")
 # Maintainer scripts (deploy/debian/) and the conffile list, with dpkg's permissions (0755 for
 # scripts, 0644 for conffiles).

@@ -50,28 +50,6 @@ absl::Status FieldError(absl::string_view field, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
 }
 
-// Docker's ulimit names (`--default-ulimit nofile=1024:4096`) and the OCI types they map to.
-const std::map<std::string, std::string>& UlimitTypes() {
-  static const auto* types =
-      new std::map<std::string, std::string>{{"as", "RLIMIT_AS"},
-                                             {"core", "RLIMIT_CORE"},
-                                             {"cpu", "RLIMIT_CPU"},
-                                             {"data", "RLIMIT_DATA"},
-                                             {"fsize", "RLIMIT_FSIZE"},
-                                             {"locks", "RLIMIT_LOCKS"},
-                                             {"memlock", "RLIMIT_MEMLOCK"},
-                                             {"msgqueue", "RLIMIT_MSGQUEUE"},
-                                             {"nice", "RLIMIT_NICE"},
-                                             {"nofile", "RLIMIT_NOFILE"},
-                                             {"nproc", "RLIMIT_NPROC"},
-                                             {"rss", "RLIMIT_RSS"},
-                                             {"rtprio", "RLIMIT_RTPRIO"},
-                                             {"rttime", "RLIMIT_RTTIME"},
-                                             {"sigpending", "RLIMIT_SIGPENDING"},
-                                             {"stack", "RLIMIT_STACK"}};
-  return *types;
-}
-
 absl::StatusOr<std::string> AbsolutePath(absl::string_view field, const std::string& value) {
   if (value.empty() || value.front() != '/') {
     return FieldError(field, absl::StrCat("\"", value, "\" is not an absolute path"));
@@ -90,33 +68,6 @@ bool ValidAccountName(absl::string_view name) {
     if (!absl::ascii_isalnum(c) && c != '_' && c != '-' && c != '.') return false;
   }
   return true;
-}
-
-absl::StatusOr<UlimitSetting> ParseUlimit(const v1::Ulimit& u, int index) {
-  const std::string field = absl::StrCat("default_ulimits[", index, "]");
-  auto type = UlimitTypes().find(u.name());
-  if (type == UlimitTypes().end()) {
-    std::vector<std::string> names;
-    for (const auto& [name, unused] : UlimitTypes()) names.push_back(name);
-    return FieldError(field, absl::StrCat("unknown ulimit \"", u.name(),
-                                          "\"; known: ", absl::StrJoin(names, ", ")));
-  }
-  auto value = [&](int64_t v, const char* which) -> absl::StatusOr<uint64_t> {
-    if (v == -1) return RLIM_INFINITY;
-    if (v < 0) {
-      return FieldError(field, absl::StrCat(which, " ", v, " is negative (-1 means unlimited)"));
-    }
-    return static_cast<uint64_t>(v);
-  };
-  auto soft = value(u.soft(), "soft");
-  if (!soft.ok()) return soft.status();
-  auto hard = value(u.hard(), "hard");
-  if (!hard.ok()) return hard.status();
-  if (*soft > *hard) {
-    return FieldError(field, absl::StrCat(u.name(), ": soft limit ", u.soft(),
-                                          " is above the hard limit ", u.hard()));
-  }
-  return UlimitSetting{type->second, *soft, *hard};
 }
 
 // Replaces, field by field, what `from` sets; message fields recurse.
@@ -374,9 +325,9 @@ absl::StatusOr<DaemonSettings> ResolveSettings(const v1::DaemonConfig& c) {
   }
 
   for (int i = 0; i < c.default_ulimits_size(); ++i) {
-    auto u = ParseUlimit(c.default_ulimits(i), i);
+    auto u = ParseUlimit(c.default_ulimits(i), absl::StrCat("default_ulimits[", i, "]"));
     if (!u.ok()) return u.status();
-    for (const UlimitSetting& seen : out.default_ulimits) {
+    for (const ProcessRlimit& seen : out.default_ulimits) {
       if (seen.type == u->type) {
         return FieldError(absl::StrCat("default_ulimits[", i, "]"),
                           absl::StrCat(c.default_ulimits(i).name(), " is given twice"));
@@ -416,6 +367,12 @@ absl::StatusOr<DaemonSettings> ResolveSettings(const v1::DaemonConfig& c) {
     out.insecure_registries.push_back(r);
   }
 
+  out.init_path = kDefaultInitPath;
+  if (!c.init_path().empty()) {
+    auto path = AbsolutePath("init_path", c.init_path());
+    if (!path.ok()) return path.status();
+    out.init_path = *path;
+  }
   if (!c.metrics().empty()) {
     auto address = ParseListenAddress(c.metrics());
     if (!address.ok()) return FieldError("metrics", address.status().message());

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "daemon/log_writer.h"
+#include "daemon/ulimits.h"
 #include "kapsel/v1/config.pb.h"
 
 namespace kapsel::daemon {
@@ -24,6 +25,7 @@ namespace kapsel::daemon {
 inline constexpr char kDefaultConfigPath[] = "/etc/kapsel/kapseld.json";
 inline constexpr char kDefaultSocketGroup[] = "kapsel";
 inline constexpr char kDefaultCgroupParent[] = "kapsel";
+inline constexpr char kDefaultInitPath[] = "/usr/bin/tini-static";
 
 enum class LogFormat { kText, kJson };
 
@@ -39,12 +41,6 @@ struct ListenAddress {
 };
 
 // A default rlimit of container processes, in OCI terms ("RLIMIT_NOFILE").
-struct UlimitSetting {
-  std::string type;
-  uint64_t soft = 0;  // RLIM_INFINITY for unlimited
-  uint64_t hard = 0;
-};
-
 // The checked configuration, defaults filled in.
 struct DaemonSettings {
   std::string data_root;
@@ -57,9 +53,10 @@ struct DaemonSettings {
   logs::RotationOptions log_rotation;
   std::string bridge_subnet;
   bool ip_forward = true;
-  std::vector<UlimitSetting> default_ulimits;
+  std::vector<ProcessRlimit> default_ulimits;
   std::vector<std::string> insecure_registries;
   std::optional<ListenAddress> metrics;
+  std::string init_path;  // --init's PID 1
 };
 
 // Parses JSON text into a DaemonConfig. Unknown fields and values of the wrong type are errors

@@ -3,8 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
+#include "daemon/ulimits.h"
 
 namespace kapsel::daemon {
 namespace {
@@ -17,20 +16,9 @@ void StringFlag(CLI::App* app, const std::string& name, const std::string& help,
 
 // Docker's form: NAME=SOFT[:HARD], -1 for unlimited.
 v1::Ulimit ParseUlimitFlag(const std::string& text) {
-  std::vector<std::string> name_value = absl::StrSplit(text, absl::MaxSplits('=', 1));
-  std::vector<std::string> limits =
-      name_value.size() == 2 ? absl::StrSplit(name_value[1], ':') : std::vector<std::string>{};
-  v1::Ulimit u;
-  int64_t soft = 0, hard = 0;
-  if (name_value.size() != 2 || limits.empty() || limits.size() > 2 ||
-      !absl::SimpleAtoi(limits[0], &soft) ||
-      !absl::SimpleAtoi(limits.size() == 2 ? limits[1] : limits[0], &hard)) {
-    throw CLI::ValidationError("--default-ulimit", "\"" + text + "\" is not NAME=SOFT[:HARD]");
-  }
-  u.set_name(name_value[0]);
-  u.set_soft(soft);
-  u.set_hard(hard);
-  return u;
+  auto u = ParseUlimitText(text);
+  if (!u.ok()) throw CLI::ValidationError("--default-ulimit", std::string(u.status().message()));
+  return *std::move(u);
 }
 
 }  // namespace
@@ -68,6 +56,9 @@ void AddConfigFlags(CLI::App* app, v1::DaemonConfig* o) {
         for (const std::string& v : values) *o->add_default_ulimits() = ParseUlimitFlag(v);
       },
       "rlimit of container processes, NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable");
+  StringFlag(app, "--init-path",
+             "static init binary run as PID 1 of --init containers (default /usr/bin/tini-static)",
+             [o](const std::string& v) { o->set_init_path(v); });
   StringFlag(app, "--metrics",
              "serve Prometheus metrics at GET /metrics on unix:/PATH or 127.0.0.1:PORT",
              [o](const std::string& v) { o->set_metrics(v); });

@@ -223,6 +223,21 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (auto sig = ParseSignal(spec.stop_signal()); !sig.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("stop-signal: ", sig.status().message()));
   }
+  auto rlimits = ContainerRlimits(options_.default_rlimits, spec.ulimits(), CanRaiseRlimits());
+  if (!rlimits.ok()) return rlimits.status();
+  if (spec.init()) {
+    // Checked here so that a missing init is a clear error at create, not an exec failure.
+    struct stat st;
+    if (stat(options_.init_path.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--init: ", options_.init_path, ": ", strerror(errno),
+                       " (install Debian's tini package, or set kapseld --init-path)"));
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--init: ", options_.init_path, " is not an executable file"));
+    }
+  }
   if (ResolveCommand(spec, image_config).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("no command specified: image ", spec.image(), " has no Cmd or Entrypoint"));
@@ -286,7 +301,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (spec.security().privileged()) in.host_devices = ListHostDevices();
   in.netns_path = net->netns_path;
   in.host_network = net->mode == "host";
-  in.rlimits = options_.default_rlimits;
+  in.rlimits = *rlimits;
+  if (spec.init()) in.init_path = options_.init_path;
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -305,7 +321,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
     return absl::InternalError(absl::StrCat("encode spec: ", s.ToString()));
   }
   rec.spec_json = spec_json;
-  rec.command_json = (*oci)["process"]["args"].dump();
+  // The command as the user gave it, without --init's /dev/init in front.
+  rec.command_json = nlohmann::json(ResolveCommand(spec, image_config)).dump();
   rec.created_at = logs::NowNanos();
 
   EventRecord event;

@@ -48,6 +48,8 @@ struct EngineOptions {
   logs::RotationOptions log_rotation{.max_size_bytes = 20 << 20, .max_files = 5};
   // rlimits of every container process (kapseld --default-ulimit), in OCI terms.
   std::vector<ProcessRlimit> default_rlimits;
+  // The static init binary of --init containers (kapseld --init-path), checked at create.
+  std::string init_path = "/usr/bin/tini-static";
   // Called after each attempt to start a container that was not already running (kapseld's
   // metrics: start latency and failures), on the thread that started it, with the container's
   // lock held: must be quick and must not call the engine.

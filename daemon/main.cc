@@ -84,12 +84,6 @@ std::string RunningStatus(kapsel::daemon::Engine* engine) {
   return absl::StrCat(running, running == 1 ? " container" : " containers", " running");
 }
 
-std::vector<kapsel::daemon::ProcessRlimit> RlimitsOf(const DaemonSettings& settings) {
-  std::vector<kapsel::daemon::ProcessRlimit> out;
-  for (const auto& u : settings.default_ulimits) out.push_back({u.type, u.soft, u.hard});
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,7 +196,8 @@ int main(int argc, char** argv) {
   }
   engine_options.network.enable_ip_forward = settings->ip_forward;
   engine_options.log_rotation = settings->log_rotation;
-  engine_options.default_rlimits = RlimitsOf(*settings);
+  engine_options.default_rlimits = settings->default_ulimits;
+  engine_options.init_path = settings->init_path;
   engine_options.start_observer = [&metrics](absl::Duration elapsed, const absl::Status& result) {
     metrics.RecordStart(elapsed, result);
   };

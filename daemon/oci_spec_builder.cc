@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -82,6 +85,90 @@ absl::StatusOr<json> VolumeMounts(const v1::ContainerSpec& req) {
                      // Read-only reaches the submounts of an rbind too (Docker 25 does so).
                      m.read_only() ? (m.recursive() ? "rro" : "ro") : "rw",
                      propagation.empty() ? "rprivate" : propagation}}});
+  }
+  return out;
+}
+
+// The --tmpfs mounts, sorted so that a parent is mounted before what lies under it. Docker's
+// defaults (rw, nosuid, nodev, noexec) unless the options say otherwise; the destination must
+// not be taken by a -v volume.
+absl::StatusOr<json> TmpfsMounts(const v1::ContainerSpec& req, const json& volumes) {
+  // Flag options and the one each replaces; data options are checked by value.
+  static const std::map<std::string, std::string> kFlagOpposites = {
+      {"rw", "ro"},
+      {"ro", "rw"},
+      {"suid", "nosuid"},
+      {"nosuid", "suid"},
+      {"dev", "nodev"},
+      {"nodev", "dev"},
+      {"exec", "noexec"},
+      {"noexec", "exec"},
+      {"sync", "async"},
+      {"async", "sync"},
+      {"atime", "noatime"},
+      {"noatime", "atime"},
+      {"relatime", "norelatime"},
+      {"norelatime", "relatime"},
+      {"strictatime", "nostrictatime"},
+      {"nostrictatime", "strictatime"},
+      {"diratime", "nodiratime"},
+      {"nodiratime", "diratime"},
+      {"dirsync", ""},
+  };
+  std::set<std::string> taken;
+  for (const json& v : volumes) taken.insert(v["destination"].get<std::string>());
+  std::map<std::string, std::string> sorted(req.tmpfs().begin(), req.tmpfs().end());
+  json out = json::array();
+  for (const auto& [dest, options] : sorted) {
+    const std::string where = absl::StrCat("tmpfs ", dest);
+    if (dest.empty() || dest[0] != '/' || dest == "/" ||
+        std::filesystem::path(dest).lexically_normal().string() != dest ||
+        absl::StrContains(dest, "/../") || absl::EndsWith(dest, "/..")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": the destination must be a clean absolute path other than /"));
+    }
+    if (taken.count(dest) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", dest, " is mounted twice"));
+    }
+    std::vector<std::string> flags = {"rw", "nosuid", "nodev", "noexec"};
+    std::map<std::string, std::string> data;
+    for (absl::string_view opt : absl::StrSplit(options, ',', absl::SkipEmpty())) {
+      const std::string o(opt);
+      if (auto it = kFlagOpposites.find(o); it != kFlagOpposites.end()) {
+        flags.erase(std::remove(flags.begin(), flags.end(), it->second), flags.end());
+        if (std::find(flags.begin(), flags.end(), o) == flags.end()) flags.push_back(o);
+        continue;
+      }
+      std::vector<std::string> kv = absl::StrSplit(o, absl::MaxSplits('=', 1));
+      const std::string& key = kv[0];
+      const std::string value = kv.size() == 2 ? kv[1] : "";
+      bool valid = kv.size() == 2 && !value.empty();
+      if (key == "size") {
+        // Bytes with an optional k, m or g, or a percentage of RAM, as tmpfs(5) takes it.
+        size_t digits = value.find_first_not_of("0123456789");
+        valid = valid && digits != 0 &&
+                (digits == std::string::npos ||
+                 (digits == value.size() - 1 && absl::StrContains("kKmMgG%", value.back())));
+      } else if (key == "mode") {
+        valid =
+            valid && value.size() <= 4 && value.find_first_not_of("01234567") == std::string::npos;
+      } else if (key == "uid" || key == "gid" || key == "nr_inodes" || key == "nr_blocks") {
+        uint64_t n;
+        valid = valid && absl::SimpleAtoi(value, &n);
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": unknown option \"", o,
+            "\" (flags like ro, exec, suid, dev; size=, mode=, uid=, gid=, nr_inodes=)"));
+      }
+      if (!valid) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": bad value in \"", o, "\""));
+      }
+      data[key] = value;
+    }
+    for (const auto& [key, value] : data) flags.push_back(absl::StrCat(key, "=", value));
+    taken.insert(dest);
+    out.push_back(
+        {{"destination", dest}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", flags}});
   }
   return out;
 }
@@ -225,6 +312,8 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   std::vector<std::string> args = ResolveCommand(req, img);
   if (args.empty())
     return absl::InvalidArgumentError("no command specified: the image has no Cmd or Entrypoint");
+  // --init: tini as PID 1 runs the command as its child, forwards signals and reaps zombies.
+  if (!in.init_path.empty()) args.insert(args.begin(), {kInitPath, "--"});
 
   std::vector<std::string> env = StringList(img, "Env");
   bool has_path = false;
@@ -340,7 +429,18 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
 
   absl::StatusOr<json> volumes = VolumeMounts(req);
   if (!volumes.ok()) return volumes.status();
+  absl::StatusOr<json> tmpfs = TmpfsMounts(req, *volumes);
+  if (!tmpfs.ok()) return tmpfs.status();
   for (json& v : *volumes) mounts.push_back(std::move(v));
+  for (json& t : *tmpfs) mounts.push_back(std::move(t));
+  if (!in.init_path.empty()) {
+    // --init: the static init, read-only on the container's own /dev tmpfs, so that neither the
+    // image nor a read-only rootfs is touched, and no write reaches the host binary.
+    mounts.push_back({{"destination", kInitPath},
+                      {"type", "bind"},
+                      {"source", in.init_path},
+                      {"options", {"bind", "ro", "nosuid", "nodev", "rprivate"}}});
+  }
 
   json namespaces = json::array({{{"type", "pid"}},
                                  {{"type", "mount"}},

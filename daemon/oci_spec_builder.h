@@ -9,17 +9,14 @@
 
 #include "absl/status/statusor.h"
 #include "daemon/host_devices.h"
+#include "daemon/ulimits.h"
 #include "kapsel/v1/containers.pb.h"
 #include "nlohmann/json.hpp"
 
 namespace kapsel::daemon {
 
-// One process rlimit, as config.json's process.rlimits has it.
-struct ProcessRlimit {
-  std::string type;  // "RLIMIT_NOFILE"
-  uint64_t soft = 0;
-  uint64_t hard = 0;
-};
+// Where --init's binary is mounted in the container.
+inline constexpr char kInitPath[] = "/dev/init";
 
 struct SpecInputs {
   std::string id;
@@ -37,8 +34,11 @@ struct SpecInputs {
   // only lo (down). Ignored with host_network, which shares the host's network namespace.
   std::string netns_path;
   bool host_network = false;
-  // The daemon's default rlimits of container processes (kapseld --default-ulimit).
+  // rlimits of the container's processes: the daemon's defaults with the request's ulimits
+  // (ContainerRlimits).
   std::vector<ProcessRlimit> rlimits;
+  // Host path of the init binary bind-mounted at /dev/init for --init (tini-static).
+  std::string init_path;
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. The hostname maps to the container's

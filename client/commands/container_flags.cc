@@ -38,6 +38,15 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
                   "Seconds stop waits before SIGKILL (default 10)")
       ->check(CLI::Range(0, 1 << 30));
   cmd->add_flag("--read-only", options->read_only, "Mount the root filesystem read-only");
+  cmd->add_option("--ulimit", options->ulimits,
+                  "Set an rlimit: NAME=SOFT[:HARD] (e.g. nofile=1024:4096, -1 unlimited)")
+      ->allow_extra_args(false);
+  cmd->add_option("--tmpfs", options->tmpfs,
+                  "Mount a tmpfs: PATH[:OPTIONS] (e.g. /run:size=64m,mode=1777; default "
+                  "rw,nosuid,nodev,noexec)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--init", options->init,
+                "Run an init (tini) as PID 1 that forwards signals and reaps zombies");
   cmd->add_option("-v,--volume", options->volumes,
                   "Bind-mount a host path: HOST:CONTAINER[:ro|rw|rslave|rprivate]")
       ->allow_extra_args(false);

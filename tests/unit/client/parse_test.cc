@@ -382,6 +382,49 @@ TEST(ParseLogOptTest, BadValuesNameTheProblem) {
   EXPECT_FALSE(BuildContainerSpec(options, FakeEnv({})).ok());
 }
 
+TEST(ParseUlimitTest, UlimitTmpfsAndInitReachTheSpec) {
+  ContainerOptions options;
+  options.image = "busybox";
+  options.ulimits = {"nofile=100:200", "core=-1"};
+  options.tmpfs = {"/run", "/scratch:size=1m,exec"};
+  options.init = true;
+  absl::StatusOr<kapsel::v1::ContainerSpec> spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->ulimits_size(), 2);
+  EXPECT_EQ(spec->ulimits(0).name(), "nofile");
+  EXPECT_EQ(spec->ulimits(0).soft(), 100);
+  EXPECT_EQ(spec->ulimits(0).hard(), 200);
+  EXPECT_EQ(spec->ulimits(1).soft(), -1);
+  EXPECT_EQ(spec->ulimits(1).hard(), -1);
+  ASSERT_EQ(spec->tmpfs_size(), 2);
+  EXPECT_EQ(spec->tmpfs().at("/run"), "");
+  EXPECT_EQ(spec->tmpfs().at("/scratch"), "size=1m,exec");
+  EXPECT_TRUE(spec->init());
+}
+
+TEST(ParseUlimitTest, BadValuesNameTheProblem) {
+  for (const std::string bad : {"nofile", "=5", "nofile=x", "nofile=1:2:3", "nofile=1:"}) {
+    absl::StatusOr<kapsel::v1::Ulimit> u = ParseUlimit(bad);
+    ASSERT_FALSE(u.ok()) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(u.status()));
+    EXPECT_NE(u.status().message().find("invalid --ulimit \"" + bad + "\""), std::string::npos)
+        << u.status();
+  }
+  for (const std::string bad : {"", "run", ":size=1m"}) {
+    auto t = ParseTmpfs(bad);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_NE(t.status().message().find("PATH must be absolute"), std::string::npos) << t.status();
+  }
+  ContainerOptions options;
+  options.image = "busybox";
+  options.tmpfs = {"/run", "/run:size=1m"};
+  absl::StatusOr<kapsel::v1::ContainerSpec> spec = BuildContainerSpec(options, FakeEnv({}));
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("--tmpfs /run: the path is given twice"),
+            std::string::npos)
+      << spec.status();
+}
+
 TEST(ParseSinceTest, TimesUnixSecondsAndDurations) {
   const absl::Time now = absl::FromUnixSeconds(1796026872);
   EXPECT_EQ(*ParseSince("2026-11-30T08:21:12Z", now), int64_t{1796026872} * 1000000000);

@@ -20,11 +20,13 @@ class SpecBuilderTest : public ::testing::Test {
     in.rootfs_etc_group = "root:x:0:\nwww:x:44:\nlogs:x:70:web,other\n";
     in.netns_path = netns_path_;
     in.host_network = host_network_;
+    in.init_path = init_path_;
     return BuildOciSpec(in);
   }
   v1::ContainerSpec request_;
   std::string netns_path_;
   bool host_network_ = false;
+  std::string init_path_;
   json image_ = {{"Cmd", {"sh"}}, {"Env", {"PATH=/bin", "A=image"}}};
 };
 
@@ -230,6 +232,93 @@ TEST_F(SpecBuilderTest, BadRequestsNameTheField) {
   spec = Build();
   ASSERT_FALSE(spec.ok());
   EXPECT_NE(spec.status().message().find("env"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace kapsel::daemon
+
+namespace kapsel::daemon {
+namespace {
+
+const json* MountAt(const json& spec, const std::string& destination) {
+  for (const json& m : spec["mounts"]) {
+    if (m["destination"] == destination) return &m;
+  }
+  return nullptr;
+}
+
+TEST_F(SpecBuilderTest, TmpfsTakesDockerDefaultsAndTheGivenOptions) {
+  (*request_.mutable_tmpfs())["/run"] = "";
+  (*request_.mutable_tmpfs())["/scratch"] = "size=1m,mode=1777,exec,uid=33";
+  (*request_.mutable_tmpfs())["/scratch/sub"] = "ro";
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const json* run = MountAt(*spec, "/run");
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ((*run)["type"], "tmpfs");
+  EXPECT_EQ((*run)["options"], json({"rw", "nosuid", "nodev", "noexec"}));
+  const json* scratch = MountAt(*spec, "/scratch");
+  ASSERT_NE(scratch, nullptr);
+  EXPECT_EQ((*scratch)["options"],
+            json({"rw", "nosuid", "nodev", "exec", "mode=1777", "size=1m", "uid=33"}));
+  const json* sub = MountAt(*spec, "/scratch/sub");
+  ASSERT_NE(sub, nullptr);
+  EXPECT_EQ((*sub)["options"], json({"nosuid", "nodev", "noexec", "ro"}));
+  // The parent is mounted before what lies under it.
+  std::vector<std::string> order;
+  for (const json& m : (*spec)["mounts"]) order.push_back(m["destination"]);
+  EXPECT_LT(std::find(order.begin(), order.end(), "/scratch"),
+            std::find(order.begin(), order.end(), "/scratch/sub"));
+}
+
+TEST_F(SpecBuilderTest, BadTmpfsIsRefusedWithTheReason) {
+  const std::vector<std::pair<std::pair<std::string, std::string>, std::string>> cases = {
+      {{"relative", ""}, "tmpfs relative: the destination must be a clean absolute path"},
+      {{"/", ""}, "tmpfs /: the destination must be a clean absolute path"},
+      {{"/a/../b", ""}, "tmpfs /a/../b: the destination must be a clean absolute path"},
+      {{"/t", "bogus"}, "tmpfs /t: unknown option \"bogus\""},
+      {{"/t", "size=lots"}, "tmpfs /t: bad value in \"size=lots\""},
+      {{"/t", "size="}, "tmpfs /t: bad value in \"size=\""},
+      {{"/t", "mode=999"}, "tmpfs /t: bad value in \"mode=999\""},
+      {{"/t", "uid=-1"}, "tmpfs /t: bad value in \"uid=-1\""},
+      {{"/data", ""}, "tmpfs /data: /data is mounted twice"},
+  };
+  for (const auto& [tmpfs, want] : cases) {
+    request_.clear_tmpfs();
+    request_.clear_mounts();
+    v1::MountSpec* volume = request_.add_mounts();
+    volume->set_host_path("/tmp");
+    volume->set_container_path("/data");
+    (*request_.mutable_tmpfs())[tmpfs.first] = tmpfs.second;
+    auto spec = Build();
+    ASSERT_FALSE(spec.ok()) << tmpfs.first << ":" << tmpfs.second;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find(want), std::string::npos) << spec.status();
+  }
+}
+
+TEST_F(SpecBuilderTest, InitRunsTheCommandUnderTiniMountedReadOnlyOnDev) {
+  auto plain = Build();
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(MountAt(*plain, "/dev/init"), nullptr);
+
+  init_path_ = "/usr/bin/tini-static";
+  request_.add_cmd("sleep");
+  request_.add_cmd("5");
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ((*spec)["process"]["args"], json({"/dev/init", "--", "sleep", "5"}));
+  const json* init = MountAt(*spec, "/dev/init");
+  ASSERT_NE(init, nullptr);
+  EXPECT_EQ((*init)["source"], "/usr/bin/tini-static");
+  EXPECT_EQ((*init)["type"], "bind");
+  auto options = (*init)["options"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(options.begin(), options.end(), "ro"), options.end());
+  // Mounted after the /dev tmpfs, which would otherwise cover it.
+  std::vector<std::string> order;
+  for (const json& m : (*spec)["mounts"]) order.push_back(m["destination"]);
+  EXPECT_LT(std::find(order.begin(), order.end(), "/dev"),
+            std::find(order.begin(), order.end(), "/dev/init"));
 }
 
 }  // namespace
