@@ -281,23 +281,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   in.rootfs_etc_passwd = ReadInRoot(rootfs, "etc/passwd");
   in.rootfs_etc_group = ReadInRoot(rootfs, "etc/group");
   // Per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted over the image's.
-  {
-    const std::string hostname = spec.hostname().empty() ? id->substr(0, 12) : spec.hostname();
-    std::ifstream host_resolv("/etc/resolv.conf");
-    std::string resolv((std::istreambuf_iterator<char>(host_resolv)),
-                       std::istreambuf_iterator<char>());
-    for (const auto& [file, text] :
-         {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-          {"hosts", HostsFile(hostname, net->address)},
-          {"resolv.conf", ResolvConf(resolv)}}) {
-      if (auto s =
-              files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644, /*durable=*/true);
-          !s.ok()) {
-        return s;
-      }
-    }
-    in.etc_files_dir = dir;
-  }
+  if (auto s = WriteEtcFiles(dir, spec, *id, net->address); !s.ok()) return s;
+  in.etc_files_dir = dir;
   if (spec.security().privileged()) in.host_devices = ListHostDevices();
   in.netns_path = net->netns_path;
   in.host_network = net->mode == "host";
@@ -334,6 +319,27 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   std::move(cleanup).Cancel();
   spdlog::info("created container {} ({}) from {}", rec.id.substr(0, 12), rec.name, rec.image_ref);
   return rec;
+}
+
+absl::Status Engine::WriteEtcFiles(const std::string& dir, const v1::ContainerSpec& spec,
+                                   const std::string& id, const std::string& address) {
+  const std::string hostname = spec.hostname().empty() ? id.substr(0, 12) : spec.hostname();
+  std::ifstream host_resolv("/etc/resolv.conf");
+  std::string resolv((std::istreambuf_iterator<char>(host_resolv)),
+                     std::istreambuf_iterator<char>());
+  for (const auto& [file, text] :
+       {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
+        {"hosts", HostsFile(hostname, address)},
+        {"resolv.conf", ResolvConf(resolv)}}) {
+    // Not fsync'd (~7 ms each on a disk, on the create path): they are derived from the spec and
+    // the address, and LaunchLocked writes them again when a power loss took them.
+    if (auto s = files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644,
+                                        /*durable=*/false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Engine::Start(const std::string& ref) {
@@ -386,6 +392,17 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
     auto net = network_->Prepare(rec.id, spec.network_mode(),
                                  {spec.publish().begin(), spec.publish().end()});
     if (!net.ok()) return net.status();
+    // The /etc files were written without fsync at create: after a power loss one may be gone or
+    // empty, and the bind mounts of config.json need all three.
+    bool whole = true;
+    for (const char* file : {"hostname", "hosts"}) {
+      struct stat st;
+      whole &= stat(absl::StrCat(dir, "/", file).c_str(), &st) == 0 && st.st_size > 0;
+    }
+    whole &= access(absl::StrCat(dir, "/resolv.conf").c_str(), F_OK) == 0;
+    if (!whole) {
+      if (auto s = WriteEtcFiles(dir, spec, rec.id, net->address); !s.ok()) return s;
+    }
   }
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;

@@ -202,6 +202,9 @@ class Engine {
   // `attach_fd` >= 0: a first attach connection handed to the shim (OpenAttach).
   absl::Status StartLocked(store::ContainerRecord rec, int attach_fd = -1);
   // StartLocked past its precondition checks, timed for EngineOptions::start_observer.
+  // The container's /etc/hostname, /etc/hosts and /etc/resolv.conf in its directory `dir`.
+  absl::Status WriteEtcFiles(const std::string& dir, const v1::ContainerSpec& spec,
+                             const std::string& id, const std::string& address);
   absl::Status LaunchLocked(store::ContainerRecord rec, int attach_fd);
   absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);
