@@ -1,7 +1,6 @@
 #include "daemon/api_listener.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/accept_loop.h"
 #include "daemon/request_log.h"
 #include "grpcpp/server_posix.h"
 #include "spdlog/spdlog.h"
@@ -88,29 +88,8 @@ void ApiListener::Stop() {
 }
 
 void ApiListener::Run() {
-  for (;;) {
-    struct pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      spdlog::error("api socket: poll: {}", strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    if (fds[0].revents == 0) continue;
-    // Non-blocking, as gRPC's endpoints expect.
-    linux::UniqueFd conn(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!conn) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of fds or memory: the connection waits in the backlog. Try again in 100 ms rather
-        // than spin on a socket that stays readable.
-        spdlog::warn("api socket: accept: {}", strerror(errno));
-        struct pollfd stop = {stop_fd_.get(), POLLIN, 0};
-        if (poll(&stop, 1, 100) > 0) return;
-      }
-      continue;
-    }
-    Admit(std::move(conn));
-  }
+  AcceptLoop(listen_fd_.get(), stop_fd_.get(), "api socket",
+             [this](linux::UniqueFd conn) { Admit(std::move(conn)); });
 }
 
 void ApiListener::Admit(linux::UniqueFd conn) {

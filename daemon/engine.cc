@@ -327,10 +327,9 @@ absl::Status Engine::WriteEtcFiles(const std::string& dir, const v1::ContainerSp
   std::ifstream host_resolv("/etc/resolv.conf");
   std::string resolv((std::istreambuf_iterator<char>(host_resolv)),
                      std::istreambuf_iterator<char>());
-  for (const auto& [file, text] :
-       {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-        {"hosts", HostsFile(hostname, address)},
-        {"resolv.conf", ResolvConf(resolv)}}) {
+  for (const auto& [file, text] : {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
+                                   {"hosts", HostsFile(hostname, address)},
+                                   {"resolv.conf", ResolvConf(resolv)}}) {
     // Not fsync'd (~7 ms each on a disk, on the create path): they are derived from the spec and
     // the address, and LaunchLocked writes them again when a power loss took them.
     if (auto s = files::WriteFileAtomic(absl::StrCat(dir, "/", file), text, 0644,
@@ -386,9 +385,9 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
 
   // Mounts added while it ran (AddMount) come back with it (engine_mounts.cc).
   if (auto s = ApplyAddedMountsToConfig(rec.id); !s.ok()) return s;
+  const v1::ContainerSpec spec = SpecOf(rec);  // parsed from its JSON once per start
   // The namespace lives under the exec root (a tmpfs): after a reboot it is made again.
   {
-    const v1::ContainerSpec spec = SpecOf(rec);
     auto net = network_->Prepare(rec.id, spec.network_mode(),
                                  {spec.publish().begin(), spec.publish().end()});
     if (!net.ok()) return net.status();
@@ -444,11 +443,11 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
   logs::RotationOptions rotation;
   {
     absl::MutexLock defaults_lock(&defaults_mu_);
-    rotation = EffectiveLogRotation(SpecOf(rec).log(), log_rotation_);
+    rotation = EffectiveLogRotation(spec.log(), log_rotation_);
   }
   args.insert(args.end(), {"--log-max-size", absl::StrCat(rotation.max_size_bytes),
                            "--log-max-files", absl::StrCat(rotation.max_files)});
-  if (SpecOf(rec).open_stdin()) args.push_back("--stdin");
+  if (spec.open_stdin()) args.push_back("--stdin");
   if (attach_fd >= 0) args.insert(args.end(), {"--attach-fd", "4"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "daemon/accept_loop.h"
 #include "spdlog/spdlog.h"
 
 namespace kapsel::daemon {
@@ -145,23 +146,8 @@ MetricsServer::~MetricsServer() {
 }
 
 void MetricsServer::Run() {
-  for (;;) {
-    struct pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      spdlog::error("metrics: poll: {}", strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    linux::UniqueFd conn(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!conn) {
-      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-        spdlog::warn("metrics: accept: {}", strerror(errno));
-      }
-      continue;
-    }
-    Serve(conn.get());
-  }
+  AcceptLoop(listen_fd_.get(), stop_fd_.get(), "metrics",
+             [this](linux::UniqueFd conn) { Serve(conn.get()); });
 }
 
 void MetricsServer::Serve(int conn) {

@@ -96,9 +96,16 @@ TEST(SeccompSectionTest, DefaultProfileFollowsCapabilities) {
 
   std::vector<std::string> caps = DefaultCapabilities();
   caps.push_back("CAP_SYS_ADMIN");
+  const nlohmann::json first = *seccomp;
   seccomp = SeccompSection(sec, caps);
   ASSERT_TRUE(seccomp.ok()) << seccomp.status();
   EXPECT_TRUE(Has(NamesWith(*seccomp, "SCMP_ACT_ALLOW"), "mount"));
+
+  // Built once per bounding set and reused: the same section again, not the other set's.
+  auto again = SeccompSection(sec, DefaultCapabilities());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, first);
+  EXPECT_FALSE(Has(NamesWith(*again, "SCMP_ACT_ALLOW"), "mount"));
 }
 
 TEST(SeccompSectionTest, UnconfinedAndPrivilegedHaveNoFilter) {

@@ -1,0 +1,18 @@
+#pragma once
+
+// The accept loop shared by kapseld's listening sockets (the API socket, the metrics endpoint).
+
+#include <functional>
+
+#include "runtime/linux/unique_fd.h"
+
+namespace kapsel::daemon {
+
+// Accepts connections on `listen_fd` (non-blocking, close-on-exec) and hands each to
+// `on_connection`, until `stop_fd` (an eventfd) becomes readable. When the process is out of fds
+// or memory, the connection waits in the backlog and accept is retried after 100 ms rather than
+// spun on. `what` names the socket in log lines ("api socket").
+void AcceptLoop(int listen_fd, int stop_fd, const char* what,
+                const std::function<void(linux::UniqueFd)>& on_connection);
+
+}  // namespace kapsel::daemon
