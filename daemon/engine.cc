@@ -449,6 +449,7 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
                            "--log-max-files", absl::StrCat(rotation.max_files)});
   if (spec.open_stdin()) args.push_back("--stdin");
   if (attach_fd >= 0) args.insert(args.end(), {"--attach-fd", "4"});
+  args.insert(args.end(), {"--seccomp-cache", options_.exec_root + "/seccomp-cache"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

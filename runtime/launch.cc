@@ -285,7 +285,7 @@ std::string CgroupPathFor(const Spec& spec, const std::string& container_id) {
 absl::StatusOr<ChildPlan> BuildPlan(const Spec& spec, const LaunchOptions& options) {
   ChildPlan plan;
   if (spec.seccomp) {
-    auto filter = seccomp::Compile(*spec.seccomp);
+    auto filter = seccomp::CompileCached(*spec.seccomp, options.seccomp_cache_dir);
     if (!filter.ok()) return filter.status();
     plan.seccomp_program = std::move(filter->program);
     plan.seccomp_flags = filter->flags;

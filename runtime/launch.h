@@ -25,6 +25,8 @@ struct LaunchOptions {
   // With process.terminal: the host path of the pty slave that stdio is, bound to /dev/console.
   std::string console_path;
   cgroups::Manager* cgroups = nullptr;  // null: no cgroup (tests of the namespaces alone)
+  // Where compiled seccomp programs are cached (seccomp::CompileCached); empty: no cache.
+  std::string seccomp_cache_dir;
 };
 
 struct LaunchedProcess {

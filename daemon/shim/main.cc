@@ -22,7 +22,7 @@ void Usage() {
   fprintf(stderr,
           "usage: kapsel-shim --id ID --bundle DIR --state-dir DIR --log FILE [--status-fd N]\n"
           "                   [--log-max-size BYTES] [--log-max-files N] [--stdin]\n"
-          "                   [--attach-fd N]\n"
+          "                   [--attach-fd N] [--seccomp-cache DIR]\n"
           "       kapsel-shim mount-add|mount-rm ... (see mount_helper.h)\n"
           "       kapsel-shim exec ... -- CMD... (see exec.h)\n");
 }
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
                                         {"log-max-files", required_argument, nullptr, 'n'},
                                         {"stdin", no_argument, nullptr, 'I'},
                                         {"attach-fd", required_argument, nullptr, 'a'},
+                                        {"seccomp-cache", required_argument, nullptr, 'c'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
         break;
       case 'a':
         options.attach_fd = atoi(optarg);
+        break;
+      case 'c':
+        options.seccomp_cache_dir = optarg;
         break;
       case 'm':
         if (!absl::SimpleAtoi(optarg, &options.log_rotation.max_size_bytes) ||

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ int Run(const Options& options) {
   launch.stdout_fd = out_w.get();
   launch.stderr_fd = err_w.get();
   launch.cgroups = cgroups->get();
+  launch.seccomp_cache_dir = options.seccomp_cache_dir;
   // With a terminal, stdio is one pty: its master is read as stdout, and the slave is also the
   // container's /dev/console.
   UniqueFd pty_slave;
@@ -147,6 +149,10 @@ int Run(const Options& options) {
   report.ok = true;
   report.pid = proc->pid;
   Report(options.status_fd, report);
+  // Nothing of the spec (nor its seccomp program) is needed while the container runs: its memory
+  // goes back to the kernel, so that each shim keeps only what relaying output needs.
+  *spec = runtime::Spec();
+  malloc_trim(0);
 
   // Relay output until the init has exited and both pipes are at EOF. When the init of a pid
   // namespace dies the kernel kills the rest of it, so the pipes close right after.

@@ -15,6 +15,8 @@ struct Options {
   int status_fd = -1;                  // one StartReport is written here, then it is closed
   bool open_stdin = false;             // the container's stdin is a pipe fed from the attach socket
   int attach_fd = -1;  // a first attach connection, made before the container starts
+  // Compiled seccomp programs, shared by the shims of one daemon (seccomp::CompileCached).
+  std::string seccomp_cache_dir;
 };
 
 // Creates the container, relays its output until it exits, writes the exit record. Returns the

@@ -1,6 +1,7 @@
 #include "runtime/seccomp/compile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -8,12 +9,16 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/linux/unique_fd.h"
+#include "runtime/seccomp/oci_json.h"
 
 namespace kapsel::runtime::seccomp {
 namespace {
@@ -205,6 +210,93 @@ absl::StatusOr<Filter> Compile(const Config& config) {
   auto program = ExportBpf(ctx.get());
   if (!program.ok()) return program.status();
   filter.program = *std::move(program);
+  return filter;
+}
+
+namespace {
+
+// The cache file: "kapsel-seccomp-cache 1\n", the key's length and the key, the flags, the
+// program's length and its instructions (native byte order: the file never leaves this host).
+constexpr char kCacheMagic[] = "kapsel-seccomp-cache 1\n";
+
+// FNV-1a of the key, for the file name only: a hit also compares the whole key.
+std::string CacheFileName(const std::string& key) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16), ".bpf");
+}
+
+std::optional<Filter> ReadCached(const std::string& path, const std::string& key) {
+  linux::UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+      (st.st_mode & 022) != 0 || st.st_size > (1 << 20)) {
+    return std::nullopt;
+  }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = read(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    done += static_cast<size_t>(n);
+  }
+  size_t at = sizeof(kCacheMagic) - 1;
+  auto take = [&](void* out, size_t size) {
+    if (at > data.size() || data.size() - at < size) return false;
+    memcpy(out, data.data() + at, size);
+    at += size;
+    return true;
+  };
+  if (data.compare(0, at, kCacheMagic) != 0) return std::nullopt;
+  uint64_t key_size = 0, count = 0;
+  Filter filter;
+  if (!take(&key_size, sizeof(key_size)) || key_size != key.size() ||
+      data.compare(at, key.size(), key) != 0) {
+    return std::nullopt;
+  }
+  at += key.size();
+  if (!take(&filter.flags, sizeof(filter.flags)) || !take(&count, sizeof(count)) || count == 0 ||
+      count > BPF_MAXINSNS || data.size() - at != count * sizeof(sock_filter)) {
+    return std::nullopt;
+  }
+  filter.program.resize(count);
+  memcpy(filter.program.data(), data.data() + at, count * sizeof(sock_filter));
+  return filter;
+}
+
+void WriteCached(const std::string& dir, const std::string& path, const std::string& key,
+                 const Filter& filter) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return;
+  std::string data(kCacheMagic);
+  const uint64_t key_size = key.size(), count = filter.program.size();
+  data.append(reinterpret_cast<const char*>(&key_size), sizeof(key_size));
+  data.append(key);
+  data.append(reinterpret_cast<const char*>(&filter.flags), sizeof(filter.flags));
+  data.append(reinterpret_cast<const char*>(&count), sizeof(count));
+  data.append(reinterpret_cast<const char*>(filter.program.data()), count * sizeof(sock_filter));
+  // A name of its own per writer: two shims may fill the same entry at once.
+  const std::string tmp = absl::StrCat(path, ".", getpid(), ".tmp");
+  linux::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return;
+  bool ok = write(fd.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  fd.Close();
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+}
+
+}  // namespace
+
+absl::StatusOr<Filter> CompileCached(const Config& config, const std::string& cache_dir) {
+  if (cache_dir.empty()) return Compile(config);
+  const std::string key = ConfigToJson(config).dump();
+  const std::string path = absl::StrCat(cache_dir, "/", CacheFileName(key));
+  if (std::optional<Filter> cached = ReadCached(path, key)) return *std::move(cached);
+  auto filter = Compile(config);
+  if (filter.ok()) WriteCached(cache_dir, path, key, *filter);
   return filter;
 }
 

@@ -25,4 +25,13 @@ struct Filter {
 // SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (it only applies to a listener).
 absl::StatusOr<Filter> Compile(const Config& config);
 
+// Compile through a cache of compiled programs in `cache_dir` (kept by root under the exec root):
+// one file per distinct config, holding the config's canonical JSON and its program. A file is
+// used only when it is a regular file owned by root, writable by nobody else, and its JSON equals
+// this config's byte for byte; otherwise the config is compiled and the file written again
+// (through a temporary file and rename). libseccomp takes milliseconds for Docker's profile, and
+// every container and exec with the same profile gets the same program. An empty `cache_dir`
+// compiles without a cache; a cache that cannot be written only costs the compile.
+absl::StatusOr<Filter> CompileCached(const Config& config, const std::string& cache_dir);
+
 }  // namespace kapsel::runtime::seccomp

@@ -1,11 +1,16 @@
 // Unit tests of the seccomp module: parsing linux.seccomp, compiling with libseccomp (no filter
 // is loaded), Docker-format profiles and the default profile. No root needed.
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
@@ -345,6 +350,100 @@ TEST(DockerProfileTest, ErrorsNameTheField) {
     EXPECT_NE(std::string(profile.status().message()).find(c.message), std::string::npos)
         << profile.status();
   }
+}
+
+}  // namespace
+}  // namespace kapsel::runtime::seccomp
+
+namespace kapsel::runtime::seccomp {
+namespace {
+
+// The files of a cache directory, without the directory itself.
+std::vector<std::string> CacheFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') out.push_back(dir + "/" + e->d_name);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+TEST(SeccompCompileCachedTest, SameProgramFromTheCacheAndOnlyFromATrustedFile) {
+  if (geteuid() != 0) GTEST_SKIP() << "cache files are trusted only when owned by root";
+  char tmpl[] = "/tmp/kapsel-seccomp-cache.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  const std::string cache = root + "/cache";
+  auto config = ParseConfig(Minimal());
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto fresh = Compile(*config);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  auto same = [](const Filter& a, const Filter& b) {
+    return a.flags == b.flags && a.program.size() == b.program.size() &&
+           memcmp(a.program.data(), b.program.data(), a.program.size() * sizeof(sock_filter)) == 0;
+  };
+
+  // A miss compiles and fills the cache (the directory is made, mode 0700).
+  auto first = CompileCached(*config, cache);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(same(*first, *fresh));
+  std::vector<std::string> files = CacheFiles(cache);
+  ASSERT_EQ(files.size(), 1u);
+  struct stat st;
+  ASSERT_EQ(stat(cache.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // A hit is read from the file: an instruction changed there shows up in the result.
+  std::string data;
+  {
+    std::ifstream in(files[0], std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(data.size(), sizeof(sock_filter));
+  std::string tampered = data;
+  tampered[tampered.size() - sizeof(sock_filter) + 4] ^= 0x7f;  // the last instruction's k
+  auto write_file = [&](const std::string& bytes, mode_t mode) {
+    std::ofstream(files[0], std::ios::binary | std::ios::trunc) << bytes;
+    chmod(files[0].c_str(), mode);
+  };
+  write_file(tampered, 0600);
+  auto hit = CompileCached(*config, cache);
+  ASSERT_TRUE(hit.ok()) << hit.status();
+  EXPECT_FALSE(same(*hit, *fresh));
+
+  // The same bytes in a file others may write are not trusted: compiled again, file rewritten.
+  write_file(tampered, 0666);
+  auto untrusted = CompileCached(*config, cache);
+  ASSERT_TRUE(untrusted.ok()) << untrusted.status();
+  EXPECT_TRUE(same(*untrusted, *fresh));
+  ASSERT_EQ(stat(files[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // A truncated file is not used either.
+  write_file(data.substr(0, data.size() - 3), 0600);
+  auto truncated = CompileCached(*config, cache);
+  ASSERT_TRUE(truncated.ok()) << truncated.status();
+  EXPECT_TRUE(same(*truncated, *fresh));
+
+  // Another config has its own entry and its own program.
+  Config other = *config;
+  other.default_action = Action::kAllow;
+  auto other_cached = CompileCached(other, cache);
+  ASSERT_TRUE(other_cached.ok()) << other_cached.status();
+  auto other_fresh = Compile(other);
+  ASSERT_TRUE(other_fresh.ok());
+  EXPECT_TRUE(same(*other_cached, *other_fresh));
+  EXPECT_FALSE(same(*other_cached, *fresh));
+  EXPECT_EQ(CacheFiles(cache).size(), 2u);
+  auto again = CompileCached(*config, cache);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(same(*again, *fresh));
+
+  for (const std::string& f : CacheFiles(cache)) unlink(f.c_str());
+  rmdir(cache.c_str());
+  rmdir(root.c_str());
 }
 
 }  // namespace
