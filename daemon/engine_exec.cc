@@ -218,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   if (spec.tty()) args.push_back("--tty");
   // --privileged: every capability and no seccomp filter for this process.
   if (spec.privileged()) args.push_back("--privileged");
+  args.insert(args.end(), {"--seccomp-cache", options_.exec_root + "/seccomp-cache"});
   args.push_back("--");
   args.insert(args.end(), spec.cmd().begin(), spec.cmd().end());
 

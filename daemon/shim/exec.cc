@@ -53,6 +53,7 @@ struct ExecArgs {
   std::vector<std::string> env;  // KEY=VALUE, over the container's process.env
   bool tty = false;
   bool privileged = false;
+  std::string seccomp_cache_dir;  // seccomp::CompileCached; empty: compile without a cache
   std::vector<std::string> cmd;
 };
 
@@ -89,18 +90,21 @@ absl::StatusOr<ExecArgs> ParseArgs(int argc, char** argv) {
     kEnv,
     kTty,
     kPrivileged,
+    kSeccompCache,
   };
-  static const struct option kLong[] = {{"id", required_argument, nullptr, kId},
-                                        {"bundle", required_argument, nullptr, kBundle},
-                                        {"pid", required_argument, nullptr, kPid},
-                                        {"start-time", required_argument, nullptr, kStartTime},
-                                        {"status-fd", required_argument, nullptr, kStatusFd},
-                                        {"user", required_argument, nullptr, kUser},
-                                        {"cwd", required_argument, nullptr, kCwd},
-                                        {"env", required_argument, nullptr, kEnv},
-                                        {"tty", no_argument, nullptr, kTty},
-                                        {"privileged", no_argument, nullptr, kPrivileged},
-                                        {nullptr, 0, nullptr, 0}};
+  static const struct option kLong[] = {
+      {"id", required_argument, nullptr, kId},
+      {"bundle", required_argument, nullptr, kBundle},
+      {"pid", required_argument, nullptr, kPid},
+      {"start-time", required_argument, nullptr, kStartTime},
+      {"status-fd", required_argument, nullptr, kStatusFd},
+      {"user", required_argument, nullptr, kUser},
+      {"cwd", required_argument, nullptr, kCwd},
+      {"env", required_argument, nullptr, kEnv},
+      {"tty", no_argument, nullptr, kTty},
+      {"privileged", no_argument, nullptr, kPrivileged},
+      {"seccomp-cache", required_argument, nullptr, kSeccompCache},
+      {nullptr, 0, nullptr, 0}};
   optind = 1;
   int c;
   // "+": stop at the first non-option, so that the command's own flags stay its own.
@@ -153,6 +157,9 @@ absl::StatusOr<ExecArgs> ParseArgs(int argc, char** argv) {
       case kPrivileged:
         a.privileged = true;
         break;
+      case kSeccompCache:
+        a.seccomp_cache_dir = optarg;
+        break;
       default:
         return absl::InvalidArgumentError("unknown option");
     }
@@ -189,7 +196,7 @@ std::vector<std::string> MergeEnv(std::vector<std::string> env,
 absl::StatusOr<runtime::ChildPlan> BuildExecPlan(const runtime::Spec& spec, const ExecArgs& a) {
   runtime::ChildPlan plan;
   if (spec.seccomp && !a.privileged) {
-    auto filter = runtime::seccomp::Compile(*spec.seccomp);
+    auto filter = runtime::seccomp::CompileCached(*spec.seccomp, a.seccomp_cache_dir);
     if (!filter.ok()) return filter.status();
     plan.seccomp_program = std::move(filter->program);
     plan.seccomp_flags = filter->flags;

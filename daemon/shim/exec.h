@@ -5,7 +5,8 @@
 // helper with the process' stdio (pipes or a pty slave) as fds 0, 1 and 2:
 //
 //   kapsel-shim exec --id ID --bundle DIR --pid PID --start-time TICKS --status-fd N
-//       [--user UID:GID[:GID,...]] [--cwd DIR] [--env K=V]... [--tty] [--privileged] -- CMD...
+//       [--user UID:GID[:GID,...]] [--cwd DIR] [--env K=V]... [--tty] [--privileged]
+//       [--seccomp-cache DIR] -- CMD...
 //
 // It checks that PID is still the container's init (pidfd + start time, field 22 of
 // /proc/PID/stat), opens the init's namespaces, joins the container's cgroup, enters the
