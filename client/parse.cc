@@ -1,5 +1,7 @@
 #include "client/parse.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -72,6 +74,20 @@ absl::Status CheckPathComponent(absl::string_view component, absl::string_view r
 // A registry host: letters, digits, '.' and '-', with an optional :port.
 bool IsDomain(absl::string_view component) {
   absl::string_view host = component;
+  // An IPv6 literal in brackets: "[::1]", "[::1]:5000".
+  if (absl::ConsumePrefix(&host, "[")) {
+    size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    struct in6_addr addr;
+    if (inet_pton(AF_INET6, std::string(host.substr(0, close)).c_str(), &addr) != 1) return false;
+    absl::string_view port = host.substr(close + 1);
+    if (port.empty()) return true;
+    if (!absl::ConsumePrefix(&port, ":") || port.empty() || port.size() > 5) return false;
+    for (char c : port) {
+      if (!absl::ascii_isdigit(c)) return false;
+    }
+    return true;
+  }
   if (size_t colon = component.find(':'); colon != absl::string_view::npos) {
     host = component.substr(0, colon);
     absl::string_view port = component.substr(colon + 1);

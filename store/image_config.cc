@@ -1,5 +1,7 @@
 #include "store/image_config.h"
 
+#include <arpa/inet.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -83,24 +85,38 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& reference)
   }
   if (ref.name.empty()) return BadReference(reference, "empty name");
   if (ref.name.size() > kMaxNameLength) return BadReference(reference, "name too long");
+  // A registry given as a bracketed IPv6 literal ("[::1]:5000/app", as docker writes one) is
+  // checked here; the rest of the name is checked as if the registry were a plain host.
+  std::string name = ref.name;
+  if (name.front() == '[') {
+    size_t close = name.find(']');
+    size_t slash_after = name.find('/');
+    struct in6_addr addr;
+    if (close == std::string::npos || slash_after == std::string::npos || close > slash_after ||
+        inet_pton(AF_INET6, name.substr(1, close - 1).c_str(), &addr) != 1) {
+      return BadReference(reference,
+                          "a '[' must open an IPv6 registry address, as in [::1]:5000/name");
+    }
+    name = absl::StrCat("ipv6", name.substr(close + 1));
+  }
   // The first component may be a registry with a port: "host:5000/...".
-  size_t first_slash = ref.name.find('/');
-  size_t port_colon = ref.name.find(':');
+  size_t first_slash = name.find('/');
+  size_t port_colon = name.find(':');
   if (port_colon != std::string::npos) {
     bool port_ok = first_slash != std::string::npos && port_colon < first_slash &&
                    port_colon + 1 < first_slash && port_colon > 0;
     for (size_t i = port_colon + 1; port_ok && i < first_slash; ++i) {
-      port_ok = absl::ascii_isdigit(ref.name[i]);
+      port_ok = absl::ascii_isdigit(name[i]);
     }
     if (!port_ok) return BadReference(reference, "a ':' in the name must start a registry port");
   }
-  for (size_t i = 0; i < ref.name.size(); ++i) {
-    if (!IsNameChar(ref.name[i]) && i != port_colon) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!IsNameChar(name[i]) && i != port_colon) {
       return BadReference(reference, "name must be lowercase letters, digits and . _ / -");
     }
   }
-  if (ref.name.front() == '/' || ref.name.back() == '/' || absl::StrContains(ref.name, "//") ||
-      !absl::ascii_isalnum(ref.name.front())) {
+  if (name.front() == '/' || name.back() == '/' || absl::StrContains(name, "//") ||
+      !absl::ascii_isalnum(name.front())) {
     return BadReference(reference,
                         "name must start with a letter or digit and have no empty "
                         "path components");

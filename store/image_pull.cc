@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "runtime/linux/unique_fd.h"
+#include "spdlog/spdlog.h"
 #include "store/content_store.h"
 #include "store/digest.h"
 #include "store/image_archive.h"
@@ -117,6 +118,8 @@ class Puller {
     absl::MutexLock lock(&mu_);
     return written_;
   }
+  // The lease on this pull's blobs ("" before the manifest is known).
+  const std::string& lease_id() const { return lease_id_; }
 
  private:
   // The image manifest for the platform, following an index or manifest list.
@@ -139,6 +142,7 @@ class Puller {
   const std::function<void(const PullProgress&)>& progress_;
   const std::function<bool()>& cancelled_;
   std::unique_ptr<RegistryClient> client_;
+  std::string lease_id_;
 
   absl::Mutex progress_mu_;
   absl::Mutex mu_;
@@ -318,6 +322,14 @@ absl::StatusOr<PullResult> Puller::Run(const PullRequest& request,
     layers.push_back(*std::move(d));
   }
 
+  // Leased before anything is fetched: what this pull verifies survives a crash of the daemon
+  // until the pull is done again (see ImageStore::LeaseBlobs).
+  std::vector<std::string> leased = {manifest->digest, config->digest};
+  for (const Descriptor& d : layers) leased.push_back(d.digest);
+  absl::StatusOr<std::string> lease = store_.LeaseBlobs(leased);
+  if (!lease.ok()) return lease.status();
+  lease_id_ = *std::move(lease);
+
   // The manifest is kept so that a save writes it back verbatim.
   if (!store_.content().Has(manifest->digest)) {
     absl::StatusOr<std::string> stored = store_.content().Put(manifest->bytes);
@@ -365,7 +377,7 @@ absl::StatusOr<PullResult> Puller::Run(const PullRequest& request,
   for (const Descriptor& d : layers) image.layer_blobs.push_back(d.digest);
   image.references = local_tags;
   absl::StatusOr<ImageRecord> record =
-      store_.CommitPulledImage(std::move(image), written(), result.reference, events);
+      store_.CommitPulledImage(std::move(image), written(), result.reference, lease_id_, events);
   if (!record.ok()) return record.status();
   result.image = *std::move(record);
   return result;
@@ -384,12 +396,17 @@ absl::StatusOr<PullResult> PullImage(ImageStore& store, const PullOptions& optio
     absl::Status status(result.status().code(),
                         absl::StrCat("pull ", request.reference, ": ", result.status().message()));
     // Wrong content from the registry: nothing of this pull stays. Any other failure keeps the
-    // verified blobs for the next attempt (CommitPulledImage has removed its own leftovers).
-    if (absl::IsDataLoss(status) || absl::IsInvalidArgument(status)) {
-      store.DiscardBlobs(puller.written());
+    // verified blobs, leased, for the next attempt, also after a restart of the daemon.
+    const bool discard = absl::IsDataLoss(status) || absl::IsInvalidArgument(status);
+    if (!puller.lease_id().empty()) {
+      absl::Status ended = store.EndLease(puller.lease_id(), /*release=*/discard);
+      if (!ended.ok()) spdlog::warn("pull {}: end lease: {}", request.reference, ended.ToString());
     }
+    if (discard) store.DiscardBlobs(puller.written());
     return status;
   }
+  // The commit released the lease's rows.
+  store.EndLease(puller.lease_id(), /*release=*/false).IgnoreError();
   return result;
 }
 

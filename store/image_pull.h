@@ -56,10 +56,12 @@ struct PullResult {
 //
 // A pull that fails because the registry sent wrong content (a digest mismatch: DataLoss naming
 // the blob; a malformed manifest or config: InvalidArgument) removes every blob it stored. A pull
-// that fails otherwise (network, registry errors, cancellation) keeps the blobs it already
-// verified, so pulling again fetches only what is missing; unreferenced blobs are swept at the
-// daemon's next start. NotFound naming the reference for an unknown manifest; Unauthenticated or
-// PermissionDenied with the registry's message when it refuses access.
+// that fails otherwise (network, registry errors, cancellation, a crash of the daemon) keeps the
+// blobs it already verified, so pulling again fetches only what is missing: every blob is leased
+// (ImageStore::LeaseBlobs) before anything is fetched, and the garbage collector keeps leased
+// blobs, also across daemon restarts, until the pull commits or the lease expires (24 h).
+// NotFound naming the reference for an unknown manifest; Unauthenticated or PermissionDenied with
+// the registry's message when it refuses access.
 absl::StatusOr<PullResult> PullImage(ImageStore& store, const PullOptions& options,
                                      const PullRequest& request,
                                      const std::function<void(const PullProgress&)>& progress,

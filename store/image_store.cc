@@ -87,7 +87,8 @@ absl::StatusOr<bool> ImageStore::LayerRowExists(const std::string& chain_id) {
 absl::StatusOr<bool> ImageStore::BlobReferenced(const std::string& digest) {
   absl::StatusOr<Statement> stmt = db_->Prepare(
       "SELECT EXISTS (SELECT 1 FROM layers WHERE blob_digest = ?1)"
-      " OR EXISTS (SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1)");
+      " OR EXISTS (SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1)"
+      " OR EXISTS (SELECT 1 FROM blob_leases WHERE digest = ?1)");
   if (!stmt.ok()) return stmt.status();
   absl::StatusOr<bool> row = stmt->Bind(1, digest).Step();
   if (!row.ok()) return row.status();

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,13 +65,31 @@ class ImageStore {
   // transaction). `written` lists the blobs the pull stored; afterwards those no row references
   // are removed, so a failure leaves nothing behind. Aborted when a blob the pull found in the
   // store was removed in the meantime (by a removal or a failed pull): pulling again fetches it.
+  // `lease_id` (from LeaseBlobs, may be "") is released in the commit's transaction, together
+  // with the leases that dead pulls hold on the image's blobs.
   absl::StatusOr<ImageRecord> CommitPulledImage(ArchiveImage image,
                                                 const std::vector<std::string>& written,
                                                 const std::string& remote_reference,
+                                                const std::string& lease_id = "",
                                                 std::vector<EventRecord>* events = nullptr);
 
   // Removes those of `digests` that no row references: what a failed pull stored.
   void DiscardBlobs(const std::vector<std::string>& digests);
+
+  // How long a lease of a pull that never committed protects its blobs: across daemon restarts
+  // until then; Recover and Prune delete older leases and the blobs nothing else references.
+  static constexpr int64_t kLeaseLifetimeNanos = 24LL * 3600 * 1000 * 1000 * 1000;
+
+  // Pull leases. A pull takes one on every blob it is about to fetch or use, committed before it
+  // fetches anything: while a lease row names a blob no garbage collection (rmi, prune, the
+  // startup sweep) removes it, so the blobs a crashed pull verified survive a daemon restart and
+  // the next pull does not fetch them again. Returns the lease's id; the pull counts as running
+  // until EndLease.
+  absl::StatusOr<std::string> LeaseBlobs(const std::vector<std::string>& digests);
+  // The pull holding `lease_id` ended without a commit. `release`: delete its rows now (the pull
+  // got wrong content and discards what it stored); otherwise they stay, for a later pull,
+  // until they expire.
+  absl::Status EndLease(const std::string& lease_id, bool release);
 
   // Writes `refs` (as Resolve takes them) as an OCI image layout tar to `sink` (see
   // WriteImageArchive). A reference by tag is saved under that tag, one by id under all of the
@@ -97,13 +116,14 @@ class ImageStore {
   absl::StatusOr<RemoveResult> Remove(const std::string& ref, bool force,
                                       std::vector<EventRecord>* events = nullptr);
 
-  // Deletes the untagged images (every image when `all`) that no container uses, then the
-  // layers and blobs nothing references any more.
+  // Deletes the untagged images (every image when `all`) that no container uses and the expired
+  // pull leases, then the layers and blobs nothing references any more.
   absl::StatusOr<RemoveResult> Prune(bool all, std::vector<EventRecord>* events = nullptr);
 
   // Startup sweep after a crash: layer rows no image uses, layer directories without a row
-  // (interrupted unpacks), blobs no row references and staging files are removed. Call before
-  // serving requests: it assumes no import, load or pull is running.
+  // (interrupted unpacks), expired pull leases, blobs no row or lease references and staging
+  // files are removed. Call before serving requests: it assumes no import, load or pull is
+  // running.
   absl::Status Recover();
 
   // Held shared by whoever makes a container from an image, from Resolve until the container's
@@ -153,7 +173,8 @@ class ImageStore {
   void CollectGarbage(const std::vector<std::string>& blobs,
                       const std::vector<std::string>& chain_ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
-  // True when a row still needs the blob: a layer's tarball, an image's config or manifest.
+  // True when a row still needs the blob: a layer's tarball, an image's config or manifest, a
+  // pull lease (expired or not: Recover and Prune delete the expired ones first).
   absl::StatusOr<bool> BlobReferenced(const std::string& digest);
   absl::StatusOr<bool> LayerRowExists(const std::string& chain_id);
   absl::StatusOr<std::vector<ImageRecord>> LoadLocked(const std::string& archive_path,
@@ -166,8 +187,13 @@ class ImageStore {
   absl::StatusOr<std::vector<ImageRecord>> CommitImagesLocked(
       std::vector<ArchiveImage> found, const std::string& event_type,
       const std::map<std::string, std::string>& attributes,
-      std::vector<std::string>* created_layers, std::vector<EventRecord>* events)
+      std::vector<std::string>* created_layers, std::vector<EventRecord>* events,
+      const std::function<absl::Status()>& also_in_transaction = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
+  // Inside a transaction: deletes the rows of `lease_id` and those of leases held by no running
+  // pull on `digests`.
+  absl::Status ReleaseLeaseRows(const std::string& lease_id,
+                                const std::vector<std::string>& digests);
   // What a removal freed: rows are gone, files are removed after the commit by FreeStorage.
   struct Freed {
     std::vector<std::string> chain_ids;
@@ -179,6 +205,9 @@ class ImageStore {
   absl::Status DeleteImageRows(const std::string& id, Freed* freed,
                                std::vector<EventRecord>* events);
   absl::Status DeleteUnusedLayerRows(Freed* freed);
+  // Inside a transaction: deletes the leases older than kLeaseLifetimeNanos, appending the
+  // blobs they named to *freed.
+  absl::Status DeleteExpiredLeases(Freed* freed);
   // Removes the directories and the unreferenced blobs `freed` names; returns the bytes freed.
   int64_t FreeStorage(const Freed& freed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(import_mu_);
 
@@ -189,6 +218,9 @@ class ImageStore {
   absl::Mutex use_mu_ ABSL_ACQUIRED_BEFORE(busybox_mu_);
   absl::Mutex import_mu_;
   absl::Mutex busybox_mu_ ABSL_ACQUIRED_BEFORE(import_mu_);
+  absl::Mutex lease_mu_;
+  std::set<std::string> live_leases_ ABSL_GUARDED_BY(lease_mu_);  // of the pulls running now
+  int64_t lease_counter_ ABSL_GUARDED_BY(lease_mu_) = 0;
 };
 
 }  // namespace kapsel::store

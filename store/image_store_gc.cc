@@ -15,6 +15,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "runtime/linux/unique_fd.h"
 #include "spdlog/spdlog.h"
 #include "store/digest.h"
@@ -68,7 +70,93 @@ int64_t FileSize(const std::string& path) {
   return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
+int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
+
 }  // namespace
+
+absl::StatusOr<std::string> ImageStore::LeaseBlobs(const std::vector<std::string>& digests) {
+  std::string lease_id;
+  {
+    absl::MutexLock lock(&lease_mu_);
+    // Unique across restarts: the start time of the lease and a counter of this run.
+    lease_id = absl::StrCat(NowNanos(), "-", ++lease_counter_);
+    live_leases_.insert(lease_id);
+  }
+  const int64_t now = NowNanos();
+  absl::Status status = db_->InTransaction([&]() -> absl::Status {
+    for (const std::string& digest : digests) {
+      absl::StatusOr<Statement> stmt = db_->Prepare(
+          "INSERT INTO blob_leases (lease_id, digest, created_at) VALUES (?, ?, ?)"
+          " ON CONFLICT (lease_id, digest) DO NOTHING");
+      if (!stmt.ok()) return stmt.status();
+      absl::Status s = stmt->Bind(1, lease_id).Bind(2, digest).Bind(3, now).Run();
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) {
+    absl::MutexLock lock(&lease_mu_);
+    live_leases_.erase(lease_id);
+    return status;
+  }
+  return lease_id;
+}
+
+absl::Status ImageStore::EndLease(const std::string& lease_id, bool release) {
+  {
+    absl::MutexLock lock(&lease_mu_);
+    live_leases_.erase(lease_id);
+  }
+  if (!release) return absl::OkStatus();
+  absl::StatusOr<Statement> stmt = db_->Prepare("DELETE FROM blob_leases WHERE lease_id = ?");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, lease_id).Run();
+}
+
+absl::Status ImageStore::ReleaseLeaseRows(const std::string& lease_id,
+                                          const std::vector<std::string>& digests) {
+  absl::StatusOr<Statement> stmt = db_->Prepare("DELETE FROM blob_leases WHERE lease_id = ?");
+  if (!stmt.ok()) return stmt.status();
+  absl::Status status = stmt->Bind(1, lease_id).Run();
+  if (!status.ok()) return status;
+  // Leases of pulls that ended without a commit (in this run or before a restart) are no longer
+  // needed for blobs a committed image now references.
+  std::set<std::string> live;
+  {
+    absl::MutexLock lock(&lease_mu_);
+    live = live_leases_;
+  }
+  for (const std::string& digest : digests) {
+    absl::StatusOr<std::vector<std::string>> holders =
+        QueryColumn(db_, "SELECT lease_id FROM blob_leases WHERE digest = ?", &digest);
+    if (!holders.ok()) return holders.status();
+    for (const std::string& holder : *holders) {
+      if (live.count(holder) != 0) continue;
+      stmt = db_->Prepare("DELETE FROM blob_leases WHERE lease_id = ? AND digest = ?");
+      if (!stmt.ok()) return stmt.status();
+      status = stmt->Bind(1, holder).Bind(2, digest).Run();
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImageStore::DeleteExpiredLeases(Freed* freed) {
+  const int64_t cutoff = NowNanos() - kLeaseLifetimeNanos;
+  absl::StatusOr<Statement> stmt =
+      db_->Prepare("SELECT DISTINCT digest FROM blob_leases WHERE created_at < ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, cutoff);
+  while (true) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    freed->blobs.push_back(stmt->ColumnText(0));
+  }
+  stmt = db_->Prepare("DELETE FROM blob_leases WHERE created_at < ?");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, cutoff).Run();
+}
 
 absl::Status ImageStore::DeleteUnusedLayerRows(Freed* freed) {
   absl::StatusOr<Statement> stmt = db_->Prepare(
@@ -237,6 +325,8 @@ absl::StatusOr<ImageStore::RemoveResult> ImageStore::Prune(bool all,
       if (!s.ok()) return s;
       result.deleted.push_back(id);
     }
+    absl::Status s = DeleteExpiredLeases(&freed);
+    if (!s.ok()) return s;
     return DeleteUnusedLayerRows(&freed);
   });
   if (!status.ok()) return status;
@@ -254,6 +344,8 @@ absl::Status ImageStore::Recover() {
   Freed freed;
   absl::Status status = db_->InTransaction([&]() -> absl::Status {
     freed = Freed();
+    absl::Status s = DeleteExpiredLeases(&freed);
+    if (!s.ok()) return s;
     return DeleteUnusedLayerRows(&freed);
   });
   if (!status.ok()) return status;
@@ -306,6 +398,11 @@ absl::Status ImageStore::Recover() {
   if (removed_dirs + removed_blobs > 0 || !freed.chain_ids.empty()) {
     spdlog::info("image store: swept {} layer rows, {} layer dirs, {} blobs ({} bytes)",
                  freed.chain_ids.size(), removed_dirs, removed_blobs, bytes);
+  }
+  absl::StatusOr<std::vector<std::string>> leased =
+      QueryColumn(db_, "SELECT COUNT(DISTINCT digest) FROM blob_leases");
+  if (leased.ok() && !leased->empty() && (*leased)[0] != "0") {
+    spdlog::info("image store: kept {} blob digests leased by interrupted pulls", (*leased)[0]);
   }
   return absl::OkStatus();
 }

@@ -102,6 +102,7 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::LoadLocked(const std::strin
 absl::StatusOr<ImageRecord> ImageStore::CommitPulledImage(ArchiveImage image,
                                                           const std::vector<std::string>& written,
                                                           const std::string& remote_reference,
+                                                          const std::string& lease_id,
                                                           std::vector<EventRecord>* events) {
   absl::MutexLock lock(&import_mu_);
   std::vector<std::string> created_layers;
@@ -121,8 +122,13 @@ absl::StatusOr<ImageRecord> ImageStore::CommitPulledImage(ArchiveImage image,
   }
   std::vector<ArchiveImage> found;
   found.push_back(std::move(image));
-  absl::StatusOr<std::vector<ImageRecord>> images = CommitImagesLocked(
-      std::move(found), "pull", {{"reference", remote_reference}}, &created_layers, events);
+  // The lease goes with the commit that makes rows reference its blobs: no moment, not even
+  // across a crash, when neither protects them.
+  std::function<absl::Status()> release;
+  if (!lease_id.empty()) release = [&] { return ReleaseLeaseRows(lease_id, blobs); };
+  absl::StatusOr<std::vector<ImageRecord>> images =
+      CommitImagesLocked(std::move(found), "pull", {{"reference", remote_reference}},
+                         &created_layers, events, release);
   if (!images.ok()) return images.status();
   return std::move(images->front());
 }
@@ -135,7 +141,7 @@ void ImageStore::DiscardBlobs(const std::vector<std::string>& digests) {
 absl::StatusOr<std::vector<ImageRecord>> ImageStore::CommitImagesLocked(
     std::vector<ArchiveImage> found, const std::string& event_type,
     const std::map<std::string, std::string>& attributes, std::vector<std::string>* created_layers,
-    std::vector<EventRecord>* events) {
+    std::vector<EventRecord>* events, const std::function<absl::Status()>& also_in_transaction) {
   std::vector<ImageRows> plan;
   // Layers unpacked by this commit, by chain id: images may share layers.
   std::map<std::string, LayerRow> new_layers;
@@ -263,7 +269,7 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::CommitImagesLocked(
       if (!sequence.ok()) return sequence.status();
       appended.push_back(event);
     }
-    return absl::OkStatus();
+    return also_in_transaction ? also_in_transaction() : absl::OkStatus();
   });
   if (!status.ok()) return status;
   if (events != nullptr) events->insert(events->end(), appended.begin(), appended.end());

@@ -175,6 +175,30 @@ class Unpacker {
     return cur;
   }
 
+  // The parent directory of the entry `components`, created as needed. Tar writers emit a
+  // directory's entries together, so the parent of the previous entry is kept open and reused
+  // when it is the same: one path walk (openat2 per component) per directory instead of one per
+  // entry. Only a removal can change what the cached path leads to, and one that removes the
+  // cached directory or an ancestor has another parent, which already replaces the cache; still,
+  // any removal (ClearLeaf) or whiteout marks it stale, so that this holds without that
+  // argument. Borrowed: valid until the next ParentDir.
+  absl::StatusOr<int> ParentDir(const std::vector<std::string>& components,
+                                absl::string_view entry) {
+    const size_t count = components.size() - 1;
+    if (cached_dir_fd_ && !cached_dir_stale_ && cached_dir_.size() == count &&
+        std::equal(cached_dir_.begin(), cached_dir_.end(), components.begin())) {
+      return cached_dir_fd_.get();
+    }
+    cached_dir_fd_.Reset();
+    cached_dir_.clear();
+    cached_dir_stale_ = false;
+    absl::StatusOr<UniqueFd> dir = OpenDir(components, count, /*create=*/true, entry);
+    if (!dir.ok()) return dir.status();
+    cached_dir_.assign(components.begin(), components.begin() + count);
+    cached_dir_fd_ = *std::move(dir);
+    return cached_dir_fd_.get();
+  }
+
   // Makes room for a new entry `name` in `dirfd`: a later tar entry replaces an earlier one,
   // except that a directory over a directory merges.
   absl::Status ClearLeaf(int dirfd, const std::string& name, bool new_is_dir, bool* merge_dir,
@@ -189,6 +213,9 @@ class Unpacker {
       *merge_dir = true;
       return absl::OkStatus();
     }
+    // `dirfd` may be the cached parent: it stays open for the rest of this entry, the next one
+    // walks its path again.
+    cached_dir_stale_ = true;
     return RemoveEntryAt(dirfd, name, absl::StrCat(target_, "/", entry));
   }
 
@@ -214,9 +241,9 @@ class Unpacker {
     const std::string& leaf = components->back();
     if (absl::StartsWith(leaf, kWhiteoutPrefix)) return Whiteout(*components, name);
 
-    absl::StatusOr<UniqueFd> parent = OpenDir(*components, components->size() - 1, true, name);
+    absl::StatusOr<int> parent = ParentDir(*components, name);
     if (!parent.ok()) return parent.status();
-    int pfd = parent->get();
+    int pfd = *parent;
 
     bool merge_dir = false;
     absl::Status status =
@@ -282,6 +309,7 @@ class Unpacker {
   }
 
   absl::Status Whiteout(const std::vector<std::string>& components, const std::string& name) {
+    cached_dir_stale_ = true;
     const std::string& leaf = components.back();
     if (leaf == kOpaqueWhiteout) {
       absl::StatusOr<UniqueFd> dir = OpenDir(components, components.size() - 1, true, name);
@@ -502,6 +530,10 @@ class Unpacker {
 
   struct archive* a_;
   int root_fd_;
+  // ParentDir's cache: the parent directory of the last entry, resolved inside the root.
+  std::vector<std::string> cached_dir_;
+  UniqueFd cached_dir_fd_;
+  bool cached_dir_stale_ = false;
   std::string target_;
   bool is_root_;
   std::vector<DeferredDir> dirs_;

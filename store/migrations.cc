@@ -117,6 +117,18 @@ CREATE TABLE published_ports (
 );
 CREATE INDEX published_ports_container_id ON published_ports(container_id);
 )sql"},
+      {6, R"sql(
+-- Blobs a pull is about to fetch or has verified, written before it fetches anything. The garbage
+-- collector keeps a leased blob until the pull commits its image (which deletes the lease) or
+-- the lease expires, so a pull interrupted by a daemon crash resumes without fetching again.
+CREATE TABLE blob_leases (
+  lease_id   TEXT NOT NULL,     -- one per pull
+  digest     TEXT NOT NULL,     -- sha256:<hex>
+  created_at INTEGER NOT NULL,  -- unix nanoseconds
+  PRIMARY KEY (lease_id, digest)
+);
+CREATE INDEX blob_leases_digest ON blob_leases(digest);
+)sql"},
   };
   return *kMigrations;
 }

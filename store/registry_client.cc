@@ -151,9 +151,11 @@ bool IsInsecureRegistry(const RegistryOptions& options, absl::string_view host) 
   if (IsLoopbackHost(host)) return true;
   for (const std::string& entry : options.insecure_registries) {
     if (absl::EqualsIgnoreCase(entry, host)) return true;
-    // An entry without a port names every port of the host.
-    if (!absl::StrContains(entry, ':') && absl::StartsWithIgnoreCase(host, entry) &&
-        host.size() > entry.size() && host[entry.size()] == ':') {
+    // An entry without a port names every port of the host ("[fd00::1]" has none either).
+    const bool has_port = absl::StartsWith(entry, "[") ? absl::StrContains(entry, "]:")
+                                                       : absl::StrContains(entry, ':');
+    if (!has_port && absl::StartsWithIgnoreCase(host, entry) && host.size() > entry.size() &&
+        host[entry.size()] == ':') {
       return true;
     }
   }

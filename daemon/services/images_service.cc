@@ -115,7 +115,7 @@ grpc::Status ImagesService::Import(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ImagesService::Load(grpc::ServerContext*,
+grpc::Status ImagesService::Load(grpc::ServerContext* context,
                                  grpc::ServerReader<v1::LoadImageRequest>* reader,
                                  v1::LoadImageResponse* resp) {
   auto path = Spool<v1::LoadImageRequest>(
@@ -123,6 +123,10 @@ grpc::Status ImagesService::Load(grpc::ServerContext*,
       [](const v1::LoadImageRequest& m) -> const std::string* { return &m.data(); });
   if (!path.ok()) return ToGrpc(path.status());
   absl::Cleanup remove = [&] { unlink(path->c_str()); };
+  // A client that gave up (its input failed half-way) sent a truncated archive: not loaded.
+  if (context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "load: the client cancelled the upload");
+  }
   std::vector<store::EventRecord> events;
   auto images = engine_->images()->LoadArchive(*path, &events);
   if (!images.ok()) return ToGrpc(images.status());

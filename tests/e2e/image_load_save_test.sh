@@ -1,7 +1,8 @@
 #!/bin/bash
-# load of a 3-layer OCI image layout (whiteout + opaque directory) and of a docker-save archive,
-# save then load with identical digests (and skopeo reading the save when it is installed), rmi
-# refused while a container uses the image, prune and the startup sweep freeing layer dirs.
+# load of a 3-layer OCI image layout (whiteout + opaque directory) as a directory and as a tar,
+# and of a docker-save archive, save then load with identical digests (and skopeo reading the
+# save when it is installed), rmi refused while a container uses the image, prune and the startup
+# sweep freeing layer dirs.
 # The archives are built here with tar(1); kapsel itself reads them with libarchive.
 source "$(dirname "$0")/lib.sh"
 start_daemon
@@ -45,14 +46,53 @@ printf '{"schemaVersion":2,"manifests":[%s,"annotations":{"org.opencontainers.im
   "$desc" "$desc" >"$L/index.json"
 tar -C "$L" -cf "$B/oci.tar" .
 
-capture kctl load -i "$B/oci.tar"
-[[ $RC -eq 0 ]] || fail "load of the OCI layout: rc=$RC $ERR"
-[[ $OUT == $'Loaded image: oci3:1\nLoaded image: oci3:extra' ]] || fail "load printed '$OUT'"
+# The layout directory itself: kapselctl streams a tar of it, the daemon never opens it.
+capture kctl load -i "$L"
+[[ $RC -eq 0 ]] || fail "load of the OCI layout directory: rc=$RC $ERR"
+[[ $OUT == $'Loaded image: oci3:1\nLoaded image: oci3:extra' ]] || fail "load of the directory printed '$OUT'"
 image_id=sha256:$(sha "$B/config.json")
 kctl images --no-trunc | grep -q "^oci3 *1 *$image_id" || fail "images: $(kctl images --no-trunc)"
 [[ $(ls -A "$DATA/layers" | wc -l) -eq $(($(wc -w <<<"$layers_before") + 3)) ]] ||
   fail "want 3 new layer dirs: $(ls -A "$DATA/layers")"
-pass "load of a 3-layer OCI layout, two tags"
+capture kctl run --rm oci3:extra sh -c 'ls /data; cat /etc/fixture-marker'
+[[ $RC -eq 0 && $OUT == $'new\nfixture' ]] || fail "run from the loaded directory: rc=$RC out='$OUT' err='$ERR'"
+pass "load of a 3-layer OCI layout directory, run from it"
+
+capture kctl load -i "$B/oci.tar"
+[[ $RC -eq 0 ]] || fail "load of the OCI layout: rc=$RC $ERR"
+[[ $OUT == $'Loaded image: oci3:1\nLoaded image: oci3:extra' ]] || fail "load printed '$OUT'"
+kctl images --no-trunc | grep -q "^oci3 *1 *$image_id" || fail "images: $(kctl images --no-trunc)"
+[[ $(ls -A "$DATA/layers" | wc -l) -eq $(($(wc -w <<<"$layers_before") + 3)) ]] ||
+  fail "the tar of the same layout added layer dirs: $(ls -A "$DATA/layers")"
+pass "load of a 3-layer OCI layout tar, two tags, the same image as from the directory"
+
+# A layout whose blob is a symlink within the directory loads; one leaving it, a FIFO and a
+# dangling symlink are refused before anything reaches the daemon.
+blobs_loaded=$(ls -A "$DATA/blobs/sha256")
+L2=$B/oci-links
+cp -a "$L" "$L2"
+mkdir "$L2/stash"
+mv "$L2/blobs/sha256/$diff2" "$L2/stash/l2"
+ln -s ../../stash/l2 "$L2/blobs/sha256/$diff2"
+capture kctl load -q -i "$L2"
+[[ $RC -eq 0 && -z $OUT ]] || fail "a layout with an inner symlink: rc=$RC out='$OUT' err='$ERR'"
+rm "$L2/blobs/sha256/$diff2"
+ln -s /etc/passwd "$L2/blobs/sha256/$diff2"
+capture kctl load -i "$L2"
+[[ $RC -eq 125 && $ERR == *"symlink blobs/sha256/$diff2 -> /etc/passwd leaves the directory"* ]] ||
+  fail "a symlink out of the layout: rc=$RC err='$ERR'"
+rm "$L2/blobs/sha256/$diff2"
+ln -s ../../nowhere "$L2/blobs/sha256/$diff2"
+capture kctl load -i "$L2"
+[[ $RC -eq 125 && $ERR == *"blobs/sha256/$diff2"*"does not resolve"* ]] || fail "a dangling symlink: rc=$RC err='$ERR'"
+mv "$L2/stash/l2" "$L2/blobs/sha256/$diff2"
+mkfifo "$L2/stash/fifo"
+capture kctl load -i "$L2"
+[[ $RC -eq 125 && $ERR == *"stash/fifo is neither a regular file, a directory nor a symlink"* ]] ||
+  fail "a FIFO in the layout: rc=$RC err='$ERR'"
+[[ $(ls -A "$DATA/blobs/sha256") == "$blobs_loaded" ]] || fail "a refused directory left blobs"
+[[ -z $(ls -A "$DATA/tmp" 2>/dev/null) ]] || fail "a refused directory left spool files: $(ls -A "$DATA/tmp")"
+pass "a layout directory: inner symlinks kept; symlinks out, dangling ones and FIFOs refused"
 
 capture kctl run --rm oci3:1 sh -c 'ls /data; [ -e /etc/gone ] && echo present || echo hidden; cat /etc/fixture-marker'
 [[ $RC -eq 0 && $OUT == $'new\nhidden\nfixture' ]] || fail "whiteout and opaque dir: rc=$RC out='$OUT' err='$ERR'"

@@ -5,8 +5,10 @@
 # that fetches nothing, a pull by digest, an unknown manifest, a manifest list (linux/amd64 by
 # default, --platform linux/arm64), a registry behind bearer-token auth (pull_token_server.py:
 # anonymous tokens, a login from $DOCKER_CONFIG/config.json, 401 without one, a wrong password),
-# a pull interrupted by a missing blob and resumed, a corrupted blob (digest mismatch, nothing
-# stored) and plain HTTP to a non-loopback address (refused unless --insecure-registry).
+# a registry at [::1] (an IPv6 literal, loopback so plain HTTP), a pull interrupted by a missing
+# blob and resumed, a pull interrupted by kill -9 of kapseld and resumed after the restart
+# (pull_stall_proxy.py), a corrupted blob (digest mismatch, nothing stored) and plain HTTP to a
+# non-loopback address (refused unless --insecure-registry).
 source "$(dirname "$0")/lib.sh"
 
 for tool in docker-registry skopeo openssl; do
@@ -34,33 +36,38 @@ mkdir -p "$R" "$B"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  fail "nothing listens on 127.0.0.1:$1 ($2)"
+wait_port() {  # PORT WHAT [HOST]
+  local host=${3:-127.0.0.1}
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null && return 0; sleep 0.05; done
+  fail "nothing listens on $host port $1 ($2)"
 }
 
-# start_registry NAME PORT [YAML]: docker-registry on 127.0.0.1:PORT, storage in $R/NAME, no
-# blob descriptor cache (so a blob removed from the storage is gone at once).
+# start_registry NAME PORT [YAML]: docker-registry on 127.0.0.1:PORT (on $LISTEN_HOST, a
+# loopback address, when set), storage in $R/NAME (or $STORAGE_DIR), no blob descriptor
+# cache (so a blob removed from the storage is gone at once). Not REGISTRY_*: docker-registry
+# reads those from its environment as configuration.
 start_registry() {
-  local name=$1 port=$2
+  local name=$1 port=$2 host=${LISTEN_HOST:-127.0.0.1} addr
+  addr=$host:$port
+  [[ $host == *:* ]] && addr="[$host]:$port"
   cat >"$R/$name.yml" <<EOF
 version: 0.1
 log:
   level: info
 storage:
   filesystem:
-    rootdirectory: $R/$name
+    rootdirectory: ${STORAGE_DIR:-$R/$name}
   maintenance:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$port
+  addr: "$addr"
   secret: kapsel-e2e
 ${3:-}
 EOF
   docker-registry serve "$R/$name.yml" >>"$R/$name.log" 2>&1 &
   HELPER_PIDS+=($!)
-  wait_port "$port" "docker-registry $name"
+  wait_port "$port" "docker-registry $name" "$host"
 }
 
 # --- OCI layouts: make_image NAME LAYOUT ARCH LAYER... writes the config ($B/NAME.config.json)
@@ -147,6 +154,30 @@ capture kctl pull "$REG/plain/app:1"
 [[ $(grep -c ": Already exists" <<<"$OUT") -eq 2 ]] || fail "second pull fetched layers: $OUT"
 [[ $(blob_gets plain/app "$app_blob") -eq $gets_before ]] || fail "second pull fetched the app layer"
 pass "a second pull fetches no layer"
+
+# --- a registry named by an IPv6 literal: docker-registry on [::1] (loopback, so plain HTTP),
+# serving the storage of the first one.
+if grep -q ' lo$' /proc/net/if_inet6 2>/dev/null &&
+  PORT6=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0)); print(s.getsockname()[1])' 2>/dev/null); then
+  layer_file v6 v6/hello "hello over IPv6" "$B/v6.tar"
+  desc=$(make_image v6 "$B/v6" amd64 "$B/busybox.tar.gz" "$B/v6.tar")
+  set_index "$B/v6" 1 "$desc"
+  push "$B/v6" 1 "$REG/v6/app:1"
+  read -r _ v6_blob <<<"$(registry_layers "docker://$REG/v6/app:1")"
+  LISTEN_HOST=::1 STORAGE_DIR=$R/plain start_registry v6 "$PORT6"
+  capture kctl pull "[::1]:$PORT6/v6/app:1"
+  [[ $RC -eq 0 ]] || fail "pull from [::1]:$PORT6: rc=$RC out='$OUT' err='$ERR'"
+  echo "--- kapselctl pull [::1]:$PORT6/v6/app:1"
+  echo "$OUT"
+  grep -q "^$(short "$v6_blob"): Pull complete" <<<"$OUT" || fail "no progress for the v6 layer: $OUT"
+  grep -q "\"GET /v2/v6/app/blobs/$v6_blob HTTP" "$R/v6.log" || fail "the layer did not come from [::1]"
+  kctl images | grep -q "^\[::1\]:$PORT6/v6/app *1 " || fail "images: $(kctl images)"
+  capture kctl run --rm "[::1]:$PORT6/v6/app:1" cat /v6/hello
+  [[ $RC -eq 0 && $OUT == "hello over IPv6" ]] || fail "run of the [::1] image: rc=$RC out='$OUT' err='$ERR'"
+  pass "pull from a registry at [::1]:PORT over plain HTTP (loopback), tag and run"
+else
+  echo "note: no IPv6 on lo, skipping the [::1] registry"
+fi
 
 capture kctl pull -q "$REG/plain/app@$manifest_digest"
 [[ $RC -eq 0 && $OUT == "$plain_id" ]] || fail "pull by digest: rc=$RC out='$OUT' err='$ERR'"
@@ -251,6 +282,59 @@ grep -q "^$(short "$r1_blob"): Already exists" <<<"$OUT" || fail "the first laye
 grep -q "^$(short "$r2_blob"): Pull complete" <<<"$OUT" || fail "the second layer was not fetched: $OUT"
 [[ $(blob_gets resume/app "$r1_blob") -eq 1 ]] || fail "the first layer was downloaded $(blob_gets resume/app "$r1_blob") times"
 pass "an interrupted pull resumes from the blobs it verified"
+
+# --- a pull interrupted by a crash of kapseld resumes after the restart: the blobs it verified
+# are leased, so the startup sweep keeps them and the next pull does not fetch them again. The
+# third layer goes through pull_stall_proxy.py, which stalls its first download half-way: the
+# daemon is killed while it waits there, once the other two layers are stored.
+mkdir -p "$B/k1" "$B/k2" "$B/k3"
+head -c 200000 /dev/urandom >"$B/k1/one"
+head -c 200000 /dev/urandom >"$B/k2/two"
+head -c 1000000 /dev/urandom >"$B/k3/three"
+for l in k1 k2 k3; do tar -C "$B/$l" --numeric-owner -cf "$B/$l.tar" .; done
+desc=$(make_image crash "$B/crash" amd64 "$B/busybox.tar.gz" "$B/k1.tar" "$B/k2.tar" "$B/k3.tar")
+set_index "$B/crash" 1 "$desc"
+push "$B/crash" 1 "$REG/crash/app:1"
+read -r _ k1_blob k2_blob k3_blob <<<"$(registry_layers "docker://$REG/crash/app:1")"
+/usr/bin/python3 "$(dirname "$0")/pull_stall_proxy.py" "$R/proxy.port" "$PORT" "$k3_blob" \
+  "$R/proxy.log" >>"$R/proxy.out" 2>&1 &
+HELPER_PIDS+=($!)
+for _ in $(seq 1 100); do [[ -s $R/proxy.port ]] && break; sleep 0.05; done
+PREG=127.0.0.1:$(cat "$R/proxy.port" 2>/dev/null) || fail "the proxy did not start: $(cat "$R/proxy.out")"
+proxy_gets() { grep -c "^GET /v2/crash/app/blobs/$1 200" "$R/proxy.log" || true; }
+have_blob() { [[ -f $DATA/blobs/sha256/${1#sha256:} ]]; }
+
+"$KAPSELCTL" pull "$PREG/crash/app:1" >"$E2E_TMP/crash-pull.out" 2>&1 &
+pull_pid=$!
+for _ in $(seq 1 600); do
+  grep -q "^STALLED" "$R/proxy.log" 2>/dev/null && have_blob "$k1_blob" && have_blob "$k2_blob" && break
+  kill -0 "$pull_pid" 2>/dev/null || fail "the pull ended early: $(cat "$E2E_TMP/crash-pull.out")"
+  sleep 0.05
+done
+grep -q "^STALLED" "$R/proxy.log" && have_blob "$k1_blob" && have_blob "$k2_blob" ||
+  fail "the pull did not reach the stalled layer with the others stored: $(cat "$R/proxy.log")"
+have_blob "$k3_blob" && fail "the stalled layer is stored"
+stop_daemon KILL
+wait "$pull_pid" && fail "the pull survived the daemon: $(cat "$E2E_TMP/crash-pull.out")"
+start_daemon
+have_blob "$k1_blob" && have_blob "$k2_blob" || fail "the startup sweep removed the verified layers"
+grep -q "blob digests leased by interrupted pulls" "$E2E_TMP/kapseld.log" || fail "no lease kept at startup"
+capture kctl pull "$PREG/crash/app:1"
+[[ $RC -eq 0 ]] || fail "pull after the crash: rc=$RC out='$OUT' err='$ERR'"
+echo "--- kapselctl pull $PREG/crash/app:1 after kill -9 of kapseld mid-pull"
+echo "$OUT"
+for b in "$k1_blob" "$k2_blob"; do
+  grep -q "^$(short "$b"): Already exists" <<<"$OUT" || fail "layer $b was fetched again: $OUT"
+  [[ $(proxy_gets "$b") -eq 1 ]] || fail "layer $b was downloaded $(proxy_gets "$b") times"
+done
+grep -q "^$(short "$k3_blob"): Pull complete" <<<"$OUT" || fail "the stalled layer was not fetched: $OUT"
+[[ $(proxy_gets "$k3_blob") -eq 2 ]] || fail "the stalled layer: $(proxy_gets "$k3_blob") downloads"
+capture kctl run --rm "$PREG/crash/app:1" sh -c 'cat /one /two /three | wc -c'
+[[ $RC -eq 0 && $OUT == 1400000 ]] || fail "run of the resumed image: rc=$RC out='$OUT' err='$ERR'"
+# The commit released every lease on the image's blobs: removing it frees them at once.
+kctl rmi "$PREG/crash/app:1" >/dev/null || fail "rmi of the resumed image"
+for b in "$k1_blob" "$k2_blob" "$k3_blob"; do have_blob "$b" && fail "blob $b outlived the image"; done
+pass "a pull interrupted by kill -9 of kapseld resumes after the restart without fetching again"
 
 # --- a corrupted blob: same size, other bytes. The pull fails naming the blob; nothing is stored.
 layer_file c1 corrupt "this layer will be corrupted" "$B/c1.tar"

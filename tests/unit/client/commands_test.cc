@@ -3,6 +3,7 @@
 
 #include "client/commands/commands.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -580,6 +581,24 @@ TEST_F(CommandsTest, LoadStreamsTheArchiveAndListsTheTags) {
   r = Execute({"load", "-i", dir_ + "/missing.tar"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("missing.tar"), std::string::npos) << r.err;
+}
+
+TEST_F(CommandsTest, LoadOfADirectoryStreamsATarOfIt) {
+  std::string layout = dir_ + "/layout";
+  ASSERT_EQ(mkdir(layout.c_str(), 0755), 0);
+  std::ofstream(layout + "/oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
+  Result r = Execute({"load", "-i", layout});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string data = images_.data();
+  EXPECT_EQ(data.size() % 512, 0u);
+  EXPECT_EQ(data.rfind("oci-layout", 0), 0u) << "the first tar header names the file";
+  EXPECT_NE(data.find(R"({"imageLayoutVersion":"1.0.0"})"), std::string::npos);
+
+  ASSERT_EQ(symlink("/etc/passwd", (layout + "/index.json").c_str()), 0);
+  r = Execute({"load", "-i", layout});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("symlink index.json -> /etc/passwd leaves the directory"), std::string::npos)
+      << r.err;
 }
 
 TEST_F(CommandsTest, SaveWritesTheFileOnlyOnSuccess) {

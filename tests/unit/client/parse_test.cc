@@ -88,6 +88,21 @@ TEST(ParseImageReferenceTest, RegistryPortIsNotATag) {
   EXPECT_EQ(ref->tag, "v1.2-rc");
 }
 
+TEST(ParseImageReferenceTest, IPv6LiteralRegistry) {
+  absl::StatusOr<ImageReference> ref = ParseImageReference("[::1]:5000/team/app:1");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(ref->name, "[::1]:5000/team/app");
+  EXPECT_EQ(ref->tag, "1");
+  ref = ParseImageReference("[fd00::1]/app");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(ref->name, "[fd00::1]/app");
+  EXPECT_EQ(ref->tag, "latest");
+  for (const char* bad : {"[::1:5000/app", "[::z]:5000/app", "[::1]:/app", "[::1]x/app",
+                          "[127.0.0.1]:5000/app", "[::1]:123456/app"}) {
+    EXPECT_FALSE(ParseImageReference(bad).ok()) << bad;
+  }
+}
+
 TEST(ParseImageReferenceTest, Digest) {
   std::string digest = "sha256:" + std::string(64, 'a');
   absl::StatusOr<ImageReference> ref = ParseImageReference("busybox@" + digest);

@@ -13,6 +13,14 @@ TEST(ImageReferenceTest, ParsesNameAndTag) {
   ASSERT_TRUE(ref.ok()) << ref.status();
   EXPECT_EQ(ref->name, "my.org/team/app-1");
   EXPECT_EQ(ref->tag, "v1.2_rc-3");
+  // A registry given as a bracketed IPv6 literal, as a pull from [::1]:5000 tags its image.
+  ref = ParseImageReference("[::1]:5000/team/app:1");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(ref->name, "[::1]:5000/team/app");
+  EXPECT_EQ(ref->tag, "1");
+  ref = ParseImageReference("[fd00::1]/app");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(ref->ToString(), "[fd00::1]/app:latest");
 }
 
 TEST(ImageReferenceTest, RejectsBadReferences) {
@@ -20,6 +28,12 @@ TEST(ImageReferenceTest, RejectsBadReferences) {
                           "trailing/", "a//b", "a:b:c", "-dash"}) {
     absl::StatusOr<ImageReference> ref = ParseImageReference(bad);
     EXPECT_TRUE(absl::IsInvalidArgument(ref.status())) << bad;
+  }
+  for (const char* bad : {"[::1]", "[::1]:5000", "[::1:5000/app", "[::z]/app", "[::1]:x/app"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseImageReference(bad).status())) << bad;
+  }
+  for (const char* bad : {"[::1]:5000/App", "[127.0.0.1]/app", "[::1]/", "x[::1]/app"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseImageReference(bad).status())) << bad;
   }
   EXPECT_FALSE(ParseImageReference("n:" + std::string(129, 't')).ok());
   EXPECT_TRUE(ParseImageReference("n:" + std::string(128, 't')).ok());

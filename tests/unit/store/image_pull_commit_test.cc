@@ -1,5 +1,5 @@
-// ImageStore::CommitPulledImage and DiscardBlobs: the store side of a pull, with blobs put into
-// the content store here as a pull would have fetched them.
+// ImageStore::CommitPulledImage, DiscardBlobs and the pull leases: the store side of a pull, with
+// blobs put into the content store here as a pull would have fetched them.
 
 #include <memory>
 #include <string>
@@ -76,7 +76,7 @@ TEST_F(PullCommitTest, CommitsRowsTagAndEvent) {
   ArchiveImage image = Pulled("", &written);
   std::vector<EventRecord> events;
   absl::StatusOr<ImageRecord> record =
-      store_->CommitPulledImage(image, written, "reg.example:5000/team/app:1", &events);
+      store_->CommitPulledImage(image, written, "reg.example:5000/team/app:1", "", &events);
   ASSERT_TRUE(record.ok()) << record.status();
   EXPECT_EQ(record->id, image.config_digest);
   EXPECT_EQ(record->tags, std::vector<std::string>{"reg.example:5000/team/app:1"});
@@ -91,7 +91,7 @@ TEST_F(PullCommitTest, CommitsRowsTagAndEvent) {
   for (const std::string& blob : written) EXPECT_TRUE(store_->content().Has(blob)) << blob;
 
   // Pulling it again (nothing written this time) keeps everything.
-  record = store_->CommitPulledImage(image, {}, "reg.example:5000/team/app:1", &events);
+  record = store_->CommitPulledImage(image, {}, "reg.example:5000/team/app:1", "", &events);
   ASSERT_TRUE(record.ok()) << record.status();
   EXPECT_EQ(CountRows(*db_, "images"), 1);
 }
@@ -132,6 +132,84 @@ TEST_F(PullCommitTest, DiscardKeepsWhatARowUses) {
   store_->DiscardBlobs(both);
   for (const std::string& blob : first_written) EXPECT_TRUE(store_->content().Has(blob)) << blob;
   for (const std::string& blob : second_written) EXPECT_FALSE(store_->content().Has(blob)) << blob;
+}
+
+// A lease taken before a pull fetches keeps what the pull verified through a restart (Recover)
+// until the pull commits; the commit releases it, also the leases dead pulls held on its blobs.
+TEST_F(PullCommitTest, ALeaseKeepsBlobsThroughRecoverUntilTheCommit) {
+  std::vector<std::string> written;
+  ArchiveImage image = Pulled("", &written);
+  absl::StatusOr<std::string> crashed = store_->LeaseBlobs(written);
+  ASSERT_TRUE(crashed.ok()) << crashed.status();
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 3);
+
+  // A restart: the pull that held the lease is gone, its blobs stay.
+  store_ = std::make_unique<ImageStore>(db_.get(), dir_.Sub("data"));
+  ASSERT_TRUE(store_->Recover().ok());
+  for (const std::string& blob : written) EXPECT_TRUE(store_->content().Has(blob)) << blob;
+  absl::StatusOr<ImageStore::RemoveResult> pruned = store_->Prune(/*all=*/true);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  for (const std::string& blob : written) EXPECT_TRUE(store_->content().Has(blob)) << blob;
+
+  // The pull again: a lease of its own; the commit releases it and the dead pull's.
+  absl::StatusOr<std::string> lease = store_->LeaseBlobs(written);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  absl::StatusOr<ImageRecord> record =
+      store_->CommitPulledImage(image, {}, "reg.example:5000/team/app:1", *lease);
+  ASSERT_TRUE(record.ok()) << record.status();
+  ASSERT_TRUE(store_->EndLease(*lease, /*release=*/false).ok());
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 0);
+  absl::StatusOr<ImageStore::RemoveResult> removed =
+      store_->Remove("reg.example:5000/team/app:1", /*force=*/false);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  for (const std::string& blob : written) EXPECT_FALSE(store_->content().Has(blob)) << blob;
+}
+
+TEST_F(PullCommitTest, ALiveLeaseOfAnotherPullSurvivesACommit) {
+  std::vector<std::string> written;
+  ArchiveImage image = Pulled("", &written);
+  absl::StatusOr<std::string> other = store_->LeaseBlobs(written);
+  absl::StatusOr<std::string> mine = store_->LeaseBlobs(written);
+  ASSERT_TRUE(other.ok() && mine.ok());
+  ASSERT_TRUE(store_->CommitPulledImage(image, written, "r", *mine).ok());
+  ASSERT_TRUE(store_->EndLease(*mine, /*release=*/false).ok());
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 3);  // the other pull's, still running
+  ASSERT_TRUE(store_->Remove("reg.example:5000/team/app:1", /*force=*/false).ok());
+  for (const std::string& blob : written) EXPECT_TRUE(store_->content().Has(blob)) << blob;
+  // It failed on wrong content: its rows go and its blobs with them.
+  ASSERT_TRUE(store_->EndLease(*other, /*release=*/true).ok());
+  store_->DiscardBlobs(written);
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 0);
+  for (const std::string& blob : written) EXPECT_FALSE(store_->content().Has(blob)) << blob;
+}
+
+TEST_F(PullCommitTest, ExpiredLeasesGoAtRecoverAndPrune) {
+  std::vector<std::string> first;
+  Pulled("", &first);
+  ASSERT_TRUE(store_->LeaseBlobs(first).ok());
+  std::vector<std::string> second;
+  Pulled("", &second);
+  ASSERT_TRUE(store_->LeaseBlobs(second).ok());
+  auto age_leases = [&](const std::vector<std::string>& digests) {
+    for (const std::string& digest : digests) {
+      absl::StatusOr<Statement> stmt =
+          db_->Prepare("UPDATE blob_leases SET created_at = created_at - ? WHERE digest = ?");
+      ASSERT_TRUE(stmt.ok()) << stmt.status();
+      ASSERT_TRUE(stmt->Bind(1, ImageStore::kLeaseLifetimeNanos + 1).Bind(2, digest).Run().ok());
+    }
+  };
+  age_leases(first);
+  ASSERT_TRUE(store_->Recover().ok());
+  for (const std::string& blob : first) EXPECT_FALSE(store_->content().Has(blob)) << blob;
+  for (const std::string& blob : second) EXPECT_TRUE(store_->content().Has(blob)) << blob;
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 3);
+
+  age_leases(second);
+  absl::StatusOr<ImageStore::RemoveResult> pruned = store_->Prune(/*all=*/false);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_GT(pruned->reclaimed_bytes, 0);
+  for (const std::string& blob : second) EXPECT_FALSE(store_->content().Has(blob)) << blob;
+  EXPECT_EQ(CountRows(*db_, "blob_leases"), 0);
 }
 
 }  // namespace

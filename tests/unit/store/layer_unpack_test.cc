@@ -92,6 +92,25 @@ TEST_F(UnpackTest, LaterEntryReplacesEarlier) {
   EXPECT_EQ(ReadFile(root() + "/d"), "now a file");
 }
 
+// The unpacker reuses the parent directory of the previous entry; an entry whose path was
+// replaced in between (a directory by a symlink, by a file) goes where the path leads now.
+TEST_F(UnpackTest, ReplacedParentsAreWalkedAgain) {
+  {
+    TarBuilder t(tar());
+    t.Dir("e").Dir("d").File("d/x", "1").Symlink("d", "e").File("d/y", "2");
+    t.Dir("f").File("f/z", "3").File("f", "now a file").Dir("g").File("g/a", "4").File("g/b", "5");
+  }
+  ASSERT_TRUE(UnpackLayer(tar(), root()).ok());
+  struct stat st;
+  ASSERT_EQ(lstat((root() + "/d").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(ReadFile(root() + "/e/y"), "2");
+  EXPECT_NE(access((root() + "/e/x").c_str(), F_OK), 0);
+  EXPECT_EQ(ReadFile(root() + "/f"), "now a file");
+  EXPECT_EQ(ReadFile(root() + "/g/a"), "4");
+  EXPECT_EQ(ReadFile(root() + "/g/b"), "5");
+}
+
 TEST_F(UnpackTest, TargetMustBeEmpty) {
   {
     TarBuilder t(tar());

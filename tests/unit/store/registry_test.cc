@@ -74,6 +74,18 @@ TEST(DistributionReferenceTest, RegistriesWithPorts) {
   EXPECT_EQ(ref.repository, "app");
   EXPECT_EQ(ref.tag, "x");
 
+  ref = Parse("[::1]/team/app");
+  EXPECT_EQ(ref.domain, "[::1]");
+  EXPECT_EQ(ref.repository, "team/app");
+  EXPECT_EQ(ref.tag, "latest");
+  EXPECT_EQ(ref.RegistryHost(), "[::1]");
+
+  ref = Parse("[fd00:0:0::a]:443/app@" + kDigest);
+  EXPECT_EQ(ref.domain, "[fd00:0:0::a]:443");
+  EXPECT_EQ(ref.digest, kDigest);
+  EXPECT_EQ(ref.FamiliarName(), "[fd00:0:0::a]:443/app");
+  EXPECT_EQ(ref.ToString(), "[fd00:0:0::a]:443/app@" + kDigest);
+
   // Upper case marks a domain (docker's rule), even without a dot.
   ref = Parse("Registry/app");
   EXPECT_EQ(ref.domain, "Registry");
@@ -107,6 +119,13 @@ TEST(DistributionReferenceTest, RefusesMalformed) {
       EXPECT_TRUE(absl::IsInvalidArgument(ref.status())) << ref.status();
     }
   }
+  // IPv6 literals: bracketed, valid, no zone, a numeric port.
+  for (const char* bad : {"[::1]:5000", "[::1:5000/app", "[::1]:/app", "[::1]:port/app",
+                          "[::1]x/app", "[127.0.0.1]:5000/app", "[::g]:5000/app",
+                          "[fe80::1%eth0]:5000/app", "::1/app", "[::1]:123456/app"}) {
+    absl::StatusOr<DistributionReference> ref = ParseDistributionReference(bad);
+    EXPECT_TRUE(absl::IsInvalidArgument(ref.status())) << bad;
+  }
   // Separators inside a path component: '.', '_', '__' and runs of '-'.
   EXPECT_TRUE(ParseDistributionReference("team/a.b_c__d---e").ok());
   EXPECT_FALSE(ParseDistributionReference("a___b").ok());
@@ -114,12 +133,14 @@ TEST(DistributionReferenceTest, RefusesMalformed) {
 }
 
 TEST(LoopbackTest, Hosts) {
-  for (const char* host : {"localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000",
-                           "127.1.2.3:80", "[::1]:5000", "::1", "LOCALHOST:1"}) {
+  for (const char* host :
+       {"localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "127.1.2.3:80", "[::1]:5000",
+        "::1", "LOCALHOST:1", "[::1]", "[0:0:0:0:0:0:0:1]:5000", "[::ffff:127.0.0.1]:5000"}) {
     EXPECT_TRUE(IsLoopbackHost(host)) << host;
   }
   for (const char* host : {"0.0.0.0:5000", "10.0.0.1:5000", "registry.example.com",
-                           "localhost.example.com:5000", "[::2]:5000", "128.0.0.1", ""}) {
+                           "localhost.example.com:5000", "[::2]:5000", "128.0.0.1", "", "[::]:5000",
+                           "[::ffff:10.0.0.1]:5000", "[::1", "[fe80::1]:5000"}) {
     EXPECT_FALSE(IsLoopbackHost(host)) << host;
   }
 }
@@ -134,6 +155,15 @@ TEST(InsecureRegistryTest, LoopbackAndListed) {
   EXPECT_TRUE(IsInsecureRegistry(options, "reg.lan"));
   EXPECT_FALSE(IsInsecureRegistry(options, "reg.lan.evil.com"));
   EXPECT_FALSE(IsInsecureRegistry(options, "registry-1.docker.io"));
+  // IPv6: loopback always, a listed address with or without its port.
+  EXPECT_TRUE(IsInsecureRegistry(options, "[::1]:5000"));
+  EXPECT_FALSE(IsInsecureRegistry(options, "[fd00::1]:5000"));
+  options.insecure_registries = {"[fd00::1]", "[fd00::2]:5000"};
+  EXPECT_TRUE(IsInsecureRegistry(options, "[fd00::1]:5000"));
+  EXPECT_TRUE(IsInsecureRegistry(options, "[fd00::1]"));
+  EXPECT_TRUE(IsInsecureRegistry(options, "[fd00::2]:5000"));
+  EXPECT_FALSE(IsInsecureRegistry(options, "[fd00::2]:5001"));
+  EXPECT_FALSE(IsInsecureRegistry(options, "[fd00::10]:5000"));
 }
 
 TEST(WwwAuthenticateTest, DockerHubBearer) {
