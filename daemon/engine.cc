@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/anonymous_volumes.h"
 #include "daemon/atomic_file.h"
 #include "daemon/engine_internal.h"
 #include "daemon/exit_record.h"
@@ -223,6 +224,9 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (auto sig = ParseSignal(spec.stop_signal()); !sig.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("stop-signal: ", sig.status().message()));
   }
+  // The image's Volumes become anonymous volumes (filled once the rootfs is mounted below).
+  auto anonymous_volumes = AnonymousVolumePaths(image_config, spec);
+  if (!anonymous_volumes.ok()) return anonymous_volumes.status();
   auto rlimits = ContainerRlimits(options_.default_rlimits, spec.ulimits(), CanRaiseRlimits());
   if (!rlimits.ok()) return rlimits.status();
   if (spec.init()) {
@@ -272,6 +276,7 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   if (!net.ok()) return net.status();
   if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
   const std::string rootfs = store::OverlayPathsFor(dir).rootfs;
+  if (auto s = AddAnonymousVolumes(*anonymous_volumes, rootfs, dir, &spec); !s.ok()) return s;
 
   SpecInputs in;
   in.id = *id;

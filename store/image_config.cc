@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 
@@ -169,6 +170,36 @@ absl::Status ApplyChanges(const std::vector<std::string>& changes, nlohmann::jso
             absl::StrCat("USER in change \"", change, "\": missing user"));
       }
       config["User"] = Unquote(args);
+    } else if (instruction == "VOLUME") {
+      // VOLUME ["/data", "/logs"] or VOLUME /data /logs: anonymous volumes of every container.
+      std::vector<std::string> paths;
+      if (absl::StartsWith(args, "[")) {
+        nlohmann::json list = nlohmann::json::parse(args, nullptr, /*allow_exceptions=*/false);
+        if (!list.is_array()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("VOLUME in change \"", change, "\": not a JSON array"));
+        }
+        for (const auto& item : list) {
+          if (!item.is_string()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("VOLUME in change \"", change, "\": paths must be strings"));
+          }
+          paths.push_back(item.get<std::string>());
+        }
+      } else {
+        paths = absl::StrSplit(args, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      }
+      if (paths.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("VOLUME in change \"", change, "\": missing path"));
+      }
+      for (const std::string& path : paths) {
+        if (path.empty() || path.front() != '/') {
+          return absl::InvalidArgumentError(absl::StrCat("VOLUME in change \"", change, "\": \"",
+                                                         path, "\" is not an absolute path"));
+        }
+        config["Volumes"][path] = nlohmann::json::object();
+      }
     } else if (instruction == "LABEL") {
       std::string key, value;
       if (!SplitKeyValue(args, &key, &value)) {

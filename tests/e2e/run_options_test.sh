@@ -1,5 +1,5 @@
 #!/bin/bash
-# run --ulimit, --tmpfs and --init on the real daemon: the limits the container's shell sees, a
+# run --ulimit, --tmpfs and --init on the real daemon, and the image's Volumes: the limits the container's shell sees, a
 # tmpfs with Docker's defaults (noexec) and given options on a read-only rootfs, and tini as PID 1
 # (SIGTERM reaches the command, orphans are reaped), each against the same run without the flag.
 # Bad values are refused at create with the reason, and leave no container behind.
@@ -62,6 +62,29 @@ capture kctl start -a "$id"
 [[ $RC -eq 0 && $OUT == $'lost\n'[1-9]* ]] || fail "lost /etc files not rewritten: rc=$RC out=$OUT err=$ERR"
 kctl rm "$id" >/dev/null
 pass "/etc/hostname and /etc/hosts lost after create are written again at start"
+
+# --- The image's Volumes: anonymous volumes, filled with the image's content, written outside
+# the rootfs, gone with the container.
+mkdir -p "$E2E_TMP/vol/root"
+"$FIXTURES/make-busybox-rootfs.sh" "$E2E_TMP/vol/base.tar.gz"
+tar -C "$E2E_TMP/vol/root" -xzf "$E2E_TMP/vol/base.tar.gz"
+mkdir -p "$E2E_TMP/vol/root/data"
+echo seed >"$E2E_TMP/vol/root/data/seed"
+tar -C "$E2E_TMP/vol/root" --numeric-owner -czf "$E2E_TMP/vol/img.tar.gz" .
+kctl import "$E2E_TMP/vol/img.tar.gz" vol:1 --change 'VOLUME ["/data", "/cache"]' --change 'CMD ["sh"]' >/dev/null
+id=$(kctl run -d vol:1 sh -c 'cat /data/seed; echo made >/data/new; grep -E " /(data|cache) " /proc/mounts | cut -d" " -f2 | sort; sleep 1000')
+for _ in $(seq 1 100); do [[ $(kctl logs "$id") == *$'\n/data'* ]] && break; sleep 0.05; done
+capture kctl logs "$id"
+[[ $OUT == $'seed\n/cache\n/data' ]] || fail "anonymous volumes: logs '$OUT'"
+# Sorted: /cache is volumes/0, /data volumes/1.
+[[ $(cat "$E2E_TMP/data/containers/$id/volumes/1/new") == made ]] || fail "the write did not land in the volume"
+[[ ! -e $E2E_TMP/data/containers/$id/upper/data/new ]] || fail "the write landed in the rootfs' upper layer"
+# -v over an image volume takes its place.
+capture kctl run --rm -v "$E2E_TMP/vol:/data:ro" vol:1 sh -c 'ls /data | head -1'
+[[ $RC -eq 0 && $OUT == base.tar.gz ]] || fail "-v over an image volume: rc=$RC out=$OUT err=$ERR"
+kctl rm -f "$id" >/dev/null
+[[ ! -e $E2E_TMP/data/containers/$id ]] || fail "the container's volumes outlived it"
+pass "the image's Volumes are anonymous volumes filled from the image, -v takes their place"
 
 # --- Bad input: refused at create with the reason; no container, no directory, no mount left.
 before=$(count_containers)

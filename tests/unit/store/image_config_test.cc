@@ -54,6 +54,20 @@ TEST(ApplyChangesTest, AllInstructions) {
   EXPECT_EQ(config["Labels"]["org.example"], "yes");
 }
 
+TEST(ApplyChangesTest, VolumeInBothForms) {
+  nlohmann::json config = nlohmann::json::object();
+  ASSERT_TRUE(ApplyChanges({R"(VOLUME ["/data", "/logs"])", "volume /cache /tmp/x"}, config).ok());
+  EXPECT_EQ(config["Volumes"], nlohmann::json({{"/data", nlohmann::json::object()},
+                                               {"/logs", nlohmann::json::object()},
+                                               {"/cache", nlohmann::json::object()},
+                                               {"/tmp/x", nlohmann::json::object()}}));
+  for (const char* bad : {"VOLUME", "VOLUME data", R"(VOLUME ["/a", 1])", "VOLUME [oops"}) {
+    absl::Status status = ApplyChanges({bad}, config);
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << bad;
+    EXPECT_NE(status.message().find("VOLUME in change"), absl::string_view::npos) << status;
+  }
+}
+
 TEST(ApplyChangesTest, UnknownInstructionIsNamed) {
   nlohmann::json config = nlohmann::json::object();
   absl::Status status = ApplyChanges({"EXPOSE 80"}, config);
