@@ -491,10 +491,14 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
   if (options.network == "container:") {
     return absl::InvalidArgumentError("invalid network \"container:\": missing container name");
   }
+  if (options.network == "cni:") {
+    return absl::InvalidArgumentError("invalid network \"cni:\": missing CNI network name");
+  }
   spec.set_network_mode(options.network);
   // -p is checked by the daemon, which owns the grammar (runtime/network/port_spec.h).
   for (const std::string& p : options.publish) spec.add_publish(p);
   spec.set_publish_all(options.publish_all);
+  for (const std::string& h : options.extra_hosts) spec.add_extra_hosts(h);
 
   kapsel::v1::SecurityOptions* security = spec.mutable_security();
   for (const std::string& opt : options.security_opts) {

@@ -107,9 +107,10 @@ struct ContainerOptions : ResourceFlags {
   std::string user;
   std::string entrypoint;
   std::string network;
-  std::vector<std::string> publish;  // -p, unparsed
-  bool publish_all = false;          // -P
-  std::vector<std::string> volumes;  // -v, unparsed
+  std::vector<std::string> extra_hosts;  // --add-host NAME:IP, checked by the daemon
+  std::vector<std::string> publish;      // -p, unparsed
+  bool publish_all = false;              // -P
+  std::vector<std::string> volumes;      // -v, unparsed
   bool auto_remove = false;
   bool read_only = false;
   bool interactive = false;

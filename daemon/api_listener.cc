@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/accept_loop.h"
 #include "daemon/request_log.h"
 #include "grpcpp/server_posix.h"
@@ -67,8 +68,12 @@ grpc::ServerGenericBidiReactor* DenyAllService::CreateReactor(
 }
 
 ApiListener::ApiListener(linux::UniqueFd listen_fd, AccessPolicy policy, grpc::Server* api,
-                         grpc::Server* refused)
-    : listen_fd_(std::move(listen_fd)), policy_(std::move(policy)), api_(api), refused_(refused) {}
+                         grpc::Server* refused, size_t max_connections)
+    : listen_fd_(std::move(listen_fd)),
+      policy_(std::move(policy)),
+      api_(api),
+      refused_(refused),
+      limit_(max_connections) {}
 
 ApiListener::~ApiListener() { Stop(); }
 
@@ -94,6 +99,18 @@ void ApiListener::Run() {
 
 void ApiListener::Admit(linux::UniqueFd conn) {
   auto peer = ReadPeerCredentials(conn.get());
+  if (!limit_.Admit(conn.get())) {
+    // Closed at once: the client sees the connection end (UNAVAILABLE) and may retry. One line
+    // per second at most, so that a flood does not flood the log too.
+    static std::atomic<int64_t> last_warning{0};
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    if (last_warning.exchange(now) != now) {
+      spdlog::warn("api socket: too many open connections, closing one from uid {} pid {}",
+                   peer.ok() ? static_cast<int64_t>(peer->uid) : -1,
+                   peer.ok() ? static_cast<int64_t>(peer->pid) : -1);
+    }
+    return;
+  }
   if (!peer.ok()) {
     spdlog::warn("api socket: dropping a connection: {}", std::string(peer.status().message()));
     return;

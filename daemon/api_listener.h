@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "daemon/connection_limit.h"
 #include "daemon/peer_access.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/server.h"
@@ -35,11 +36,12 @@ class DenyAllService : public grpc::CallbackGenericService {
   const AccessPolicy policy_;
 };
 
-// Thread-safe. The servers must outlive Stop().
+// Thread-safe. The servers must outlive Stop(). At most `max_connections` connections are open at
+// once (ConnectionLimit); one more is closed at once, with a warning in the log.
 class ApiListener {
  public:
   ApiListener(linux::UniqueFd listen_fd, AccessPolicy policy, grpc::Server* api,
-              grpc::Server* refused);
+              grpc::Server* refused, size_t max_connections = ConnectionLimit::DefaultMax());
   ~ApiListener();
   ApiListener(const ApiListener&) = delete;
   ApiListener& operator=(const ApiListener&) = delete;
@@ -57,6 +59,7 @@ class ApiListener {
   const AccessPolicy policy_;
   grpc::Server* const api_;
   grpc::Server* const refused_;
+  ConnectionLimit limit_;
   std::thread thread_;
 };
 

@@ -311,17 +311,20 @@ absl::StatusOr<DaemonSettings> ResolveSettings(const v1::DaemonConfig& c) {
 
   if (!c.cgroup_parent().empty()) {
     const std::string& parent = c.cgroup_parent();
-    if (parent.front() == '/' || absl::StrContains(parent, "..") ||
+    if (parent.front() == '/' || parent.back() == '/' || absl::StrContains(parent, "..") ||
         absl::StrContains(parent, "//")) {
       return FieldError("cgroup_parent",
                         absl::StrCat("\"", parent, "\" must be a relative cgroup path"));
     }
-    if (parent != kDefaultCgroupParent) {
-      return FieldError("cgroup_parent",
-                        absl::StrCat("\"", parent, "\": only \"", kDefaultCgroupParent,
-                                     "\" is supported so far; the engine does not take "
-                                     "another cgroup parent yet"));
+    for (char ch : parent) {
+      if (!absl::ascii_isalnum(ch) && ch != '_' && ch != '-' && ch != '.' && ch != '/' &&
+          ch != '@') {
+        return FieldError("cgroup_parent", absl::StrCat("\"", parent,
+                                                        "\": only letters, digits and _-.@/ are "
+                                                        "allowed"));
+      }
     }
+    out.cgroup_parent = parent;
   }
 
   for (int i = 0; i < c.default_ulimits_size(); ++i) {
@@ -367,6 +370,22 @@ absl::StatusOr<DaemonSettings> ResolveSettings(const v1::DaemonConfig& c) {
     out.insecure_registries.push_back(r);
   }
 
+  if (!c.cni_config_dir().empty()) {
+    auto path = AbsolutePath("cni_config_dir", c.cni_config_dir());
+    if (!path.ok()) return path.status();
+    out.cni_config_dir = *path;
+  }
+  if (c.cni_plugin_dirs_size() > 0) out.cni_plugin_dirs.clear();
+  for (int i = 0; i < c.cni_plugin_dirs_size(); ++i) {
+    auto path = AbsolutePath(absl::StrCat("cni_plugin_dirs[", i, "]"), c.cni_plugin_dirs(i));
+    if (!path.ok()) return path.status();
+    // CNI_PATH is ':'-separated.
+    if (absl::StrContains(*path, ':')) {
+      return FieldError(absl::StrCat("cni_plugin_dirs[", i, "]"),
+                        absl::StrCat("\"", *path, "\" must not contain ':'"));
+    }
+    out.cni_plugin_dirs.push_back(*path);
+  }
   out.init_path = kDefaultInitPath;
   if (!c.init_path().empty()) {
     auto path = AbsolutePath("init_path", c.init_path());
@@ -395,7 +414,10 @@ v1::DaemonConfig Normalize(const v1::DaemonConfig& config) {
   n.mutable_log_rotation()->set_max_files(settings->log_rotation.max_files);
   n.set_bridge_subnet(settings->bridge_subnet);
   n.set_ip_forward(settings->ip_forward);
-  n.set_cgroup_parent(kDefaultCgroupParent);
+  n.set_cgroup_parent(settings->cgroup_parent);
+  n.set_cni_config_dir(settings->cni_config_dir);
+  n.clear_cni_plugin_dirs();
+  for (const std::string& d : settings->cni_plugin_dirs) n.add_cni_plugin_dirs(d);
   return n;
 }
 

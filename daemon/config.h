@@ -57,6 +57,10 @@ struct DaemonSettings {
   std::vector<std::string> insecure_registries;
   std::optional<ListenAddress> metrics;
   std::string init_path;  // --init's PID 1
+  // The containers' cgroups are <cgroup_parent>/<id> in each hierarchy.
+  std::string cgroup_parent = kDefaultCgroupParent;
+  std::string cni_config_dir = "/etc/cni/net.d";
+  std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
 };
 
 // Parses JSON text into a DaemonConfig. Unknown fields and values of the wrong type are errors

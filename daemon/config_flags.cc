@@ -47,7 +47,7 @@ void AddConfigFlags(CLI::App* app, v1::DaemonConfig* o) {
   app->add_flag_function(
       "--ip-forward,!--no-ip-forward", [o](int64_t count) { o->set_ip_forward(count > 0); },
       "turn on net.ipv4.ip_forward when a container needs a route out (default on)");
-  StringFlag(app, "--cgroup-parent", "cgroup below which containers live (only kapsel so far)",
+  StringFlag(app, "--cgroup-parent", "cgroup below which new containers live (default kapsel)",
              [o](const std::string& v) { o->set_cgroup_parent(v); });
   app->add_option_function<std::vector<std::string>>(
       "--default-ulimit",
@@ -70,6 +70,16 @@ void AddConfigFlags(CLI::App* app, v1::DaemonConfig* o) {
       },
       "HOST[:PORT] of a registry pulled from over plain HTTP or unverified TLS (loopback "
       "registries always are); repeatable");
+  StringFlag(app, "--cni-config-dir",
+             "CNI network configuration lists of --network cni:NAME (default /etc/cni/net.d)",
+             [o](const std::string& v) { o->set_cni_config_dir(v); });
+  app->add_option_function<std::vector<std::string>>(
+      "--cni-plugin-dir",
+      [o](const std::vector<std::string>& values) {
+        o->clear_cni_plugin_dirs();
+        for (const std::string& v : values) o->add_cni_plugin_dirs(v);
+      },
+      "directory of CNI plugin binaries (default /usr/lib/cni); repeatable");
 }
 
 }  // namespace kapsel::daemon

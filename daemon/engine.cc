@@ -44,7 +44,6 @@ extern char** environ;
 namespace kapsel::daemon {
 namespace {
 
-using internal::CgroupOf;
 using internal::IsActive;
 using internal::SpecOf;
 using store::ContainerRecord;
@@ -141,6 +140,7 @@ absl::Status Engine::Init() {
   NetworkManagerOptions net_options = options_.network;
   if (net_options.netns_dir.empty() || net_options.netns_dir == NetworkManagerOptions().netns_dir)
     net_options.netns_dir = options_.exec_root + "/netns";
+  if (net_options.cni_cache_dir.empty()) net_options.cni_cache_dir = options_.data_root + "/cni";
   auto network = NetworkManager::Create(db_, std::move(net_options));
   if (!network.ok()) return network.status();
   network_ = *std::move(network);
@@ -164,6 +164,26 @@ absl::Mutex* Engine::ContainerLock(const std::string& id) {
   auto& m = locks_[id];
   if (!m) m = std::make_unique<absl::Mutex>();
   return m.get();
+}
+
+std::string Engine::CgroupOf(const std::string& id) {
+  absl::MutexLock lock(&cgroup_mu_);
+  if (auto it = cgroup_of_.find(id); it != cgroup_of_.end()) return it->second;
+  // Created under another cgroup_parent, perhaps: the config it runs with says where it is.
+  std::string path = absl::StrCat(options_.cgroup_parent, "/", id);
+  std::ifstream in(ContainerDir(id) + "/config.json");
+  if (in) {
+    nlohmann::json config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (config.is_object() && config.contains("linux") && config["linux"].is_object()) {
+      const nlohmann::json& cg = config["linux"].value("cgroupsPath", nlohmann::json());
+      if (cg.is_string() && !cg.get<std::string>().empty()) {
+        path = cg.get<std::string>();
+        while (!path.empty() && path.front() == '/') path.erase(0, 1);
+      }
+    }
+    cgroup_of_[id] = path;  // only what a config said is kept
+  }
+  return path;
 }
 
 absl::Status Engine::CommitEvents(const std::function<absl::Status()>& change,
@@ -242,6 +262,11 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
           absl::StrCat("--init: ", options_.init_path, " is not an executable file"));
     }
   }
+  // --add-host is checked before anything is made; host-gateway is checked again with the
+  // network's gateway when the hosts file is written.
+  if (auto lines = ExtraHostsLines(spec.extra_hosts(), "0.0.0.0"); !lines.ok()) {
+    return lines.status();
+  }
   if (ResolveCommand(spec, image_config).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("no command specified: image ", spec.image(), " has no Cmd or Entrypoint"));
@@ -286,13 +311,14 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   in.rootfs_etc_passwd = ReadInRoot(rootfs, "etc/passwd");
   in.rootfs_etc_group = ReadInRoot(rootfs, "etc/group");
   // Per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted over the image's.
-  if (auto s = WriteEtcFiles(dir, spec, *id, net->address); !s.ok()) return s;
+  if (auto s = WriteEtcFiles(dir, spec, *id, *net); !s.ok()) return s;
   in.etc_files_dir = dir;
   if (spec.security().privileged()) in.host_devices = ListHostDevices();
   in.netns_path = net->netns_path;
   in.host_network = net->mode == "host";
   in.rlimits = *rlimits;
   if (spec.init()) in.init_path = options_.init_path;
+  in.cgroup_parent = options_.cgroup_parent;
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -322,18 +348,22 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   event.attributes = {{"name", rec.name}, {"image", rec.image_ref}};
   if (auto s = CommitEvents([&] { return containers_.Insert(rec); }, {event}); !s.ok()) return s;
   std::move(cleanup).Cancel();
+  // Its name in the /etc/hosts of the other containers on its user network.
+  if (net->mode == "network") RefreshPeerHosts(rec.id);
   spdlog::info("created container {} ({}) from {}", rec.id.substr(0, 12), rec.name, rec.image_ref);
   return rec;
 }
 
 absl::Status Engine::WriteEtcFiles(const std::string& dir, const v1::ContainerSpec& spec,
-                                   const std::string& id, const std::string& address) {
+                                   const std::string& id, const NetworkAttachment& net) {
   const std::string hostname = spec.hostname().empty() ? id.substr(0, 12) : spec.hostname();
+  auto hosts = HostsOf(id, spec, net.address, net.gateway);
+  if (!hosts.ok()) return hosts.status();
   std::ifstream host_resolv("/etc/resolv.conf");
   std::string resolv((std::istreambuf_iterator<char>(host_resolv)),
                      std::istreambuf_iterator<char>());
   for (const auto& [file, text] : {std::pair<std::string, std::string>{"hostname", hostname + "\n"},
-                                   {"hosts", HostsFile(hostname, address)},
+                                   {"hosts", *hosts},
                                    {"resolv.conf", ResolvConf(resolv)}}) {
     // Not fsync'd (~7 ms each on a disk, on the create path): they are derived from the spec and
     // the address, and LaunchLocked writes them again when a power loss took them.
@@ -405,8 +435,11 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
     }
     whole &= access(absl::StrCat(dir, "/resolv.conf").c_str(), F_OK) == 0;
     if (!whole) {
-      if (auto s = WriteEtcFiles(dir, spec, rec.id, net->address); !s.ok()) return s;
+      if (auto s = WriteEtcFiles(dir, spec, rec.id, *net); !s.ok()) return s;
     }
+    // The names of its peers on user networks may have changed while it was stopped (a reboot
+    // gives new addresses); so may its own address in theirs.
+    if (net->mode == "network" || !net->connected.empty()) RefreshPeerHosts(rec.id);
   }
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;
@@ -885,11 +918,21 @@ absl::Status Engine::Remove(const std::string& ref, bool force) {
 
 absl::Status Engine::CleanupFilesystem(const std::string& id) {
   absl::Status result;
+  const std::string cgroup = CgroupOf(id);  // read from config.json, before it goes
   result.Update(store::UnmountOverlay(ContainerDir(id)));
   if (result.ok()) result.Update(store::RemoveTree(ContainerDir(id)));
   result.Update(store::RemoveTree(ShimDir(id)));
-  if (cgroups_) result.Update(cgroups_->Destroy(CgroupOf(id)));
-  if (network_) result.Update(network_->Release(id));
+  if (cgroups_) result.Update(cgroups_->Destroy(cgroup));
+  {
+    absl::MutexLock lock(&cgroup_mu_);
+    cgroup_of_.erase(id);
+  }
+  if (network_) {
+    std::vector<std::string> user_networks = UserNetworksOf(id);
+    result.Update(network_->Release(id));
+    // Its name leaves the /etc/hosts of its peers.
+    for (const std::string& name : user_networks) RewriteNetworkHosts(name);
+  }
   return result;
 }
 

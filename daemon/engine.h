@@ -50,6 +50,9 @@ struct EngineOptions {
   std::vector<ProcessRlimit> default_rlimits;
   // The static init binary of --init containers (kapseld --init-path), checked at create.
   std::string init_path = "/usr/bin/tini-static";
+  // New containers' cgroups are <cgroup_parent>/<id> (kapseld's cgroup_parent); a container
+  // keeps the one it was created with (its config.json's cgroupsPath).
+  std::string cgroup_parent = "kapsel";
   // Called after each attempt to start a container that was not already running (kapseld's
   // metrics: start latency and failures), on the thread that started it, with the container's
   // lock held: must be quick and must not call the engine.
@@ -148,6 +151,12 @@ class Engine {
   // In the order they were added.
   absl::StatusOr<std::vector<v1::MountSpec>> ListMounts(const std::string& ref);
 
+  // network connect/disconnect (engine_network.cc) of a created, running or stopped container
+  // with its own namespace on a bridge or user network; a "connect"/"disconnect" event each.
+  absl::StatusOr<ConnectedNetwork> ConnectNetwork(const std::string& ref,
+                                                  const std::string& network);
+  absl::Status DisconnectNetwork(const std::string& ref, const std::string& network);
+
   // exec (engine_exec.cc): a new process in a running container, entered by `kapsel-shim exec`
   // (daemon/shim/exec.h), which kapseld spawns with the process' stdio: pipes, or the slave of a
   // pty whose master the session keeps. Thread-compatible: one session per Exec call.
@@ -193,6 +202,9 @@ class Engine {
   // Called by StartLocked: puts the added mounts into config.json's mounts (engine_mounts.cc).
   absl::Status ApplyAddedMountsToConfig(const std::string& id);
   absl::Mutex* ContainerLock(const std::string& id);
+  // The container's cgroup, relative to each hierarchy's root: the cgroupsPath of its
+  // config.json, read once, else <cgroup_parent>/<id>.
+  std::string CgroupOf(const std::string& id);
   // Writes the record and an event in one transaction, then publishes the event.
   absl::Status Commit(const store::ContainerRecord& rec, store::EventRecord event);
   absl::Status CommitEvents(const std::function<absl::Status()>& change,
@@ -204,7 +216,20 @@ class Engine {
   // StartLocked past its precondition checks, timed for EngineOptions::start_observer.
   // The container's /etc/hostname, /etc/hosts and /etc/resolv.conf in its directory `dir`.
   absl::Status WriteEtcFiles(const std::string& dir, const v1::ContainerSpec& spec,
-                             const std::string& id, const std::string& address);
+                             const std::string& id, const NetworkAttachment& net);
+  // Name resolution on user networks (engine_network.cc): each container's /etc/hosts lists the
+  // other containers of every user network it is on (name, short id, hostname), rewritten in
+  // place (it is bind-mounted) when one joins, leaves or is renamed. The default network has no
+  // names, as in Docker.
+  // The whole /etc/hosts of container `id`: localhost, itself, --add-host, then its peers.
+  absl::StatusOr<std::string> HostsOf(const std::string& id, const v1::ContainerSpec& spec,
+                                      const std::string& address, const std::string& gateway);
+  // The user networks (not the default one) container `id` has an address on.
+  std::vector<std::string> UserNetworksOf(const std::string& id);
+  // Rewrites the /etc/hosts of every member of each user network of `id`, `id` included.
+  void RefreshPeerHosts(const std::string& id);
+  // Rewrites the /etc/hosts of every member of network `name` whose content changed.
+  void RewriteNetworkHosts(const std::string& name);
   absl::Status LaunchLocked(store::ContainerRecord rec, int attach_fd);
   absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);
@@ -247,6 +272,12 @@ class Engine {
 
   absl::Mutex defaults_mu_;
   logs::RotationOptions log_rotation_ ABSL_GUARDED_BY(defaults_mu_);
+
+  absl::Mutex cgroup_mu_;
+  std::map<std::string, std::string> cgroup_of_ ABSL_GUARDED_BY(cgroup_mu_);
+
+  // Serializes the in-place rewrites of /etc/hosts files (engine_network.cc). A leaf lock.
+  absl::Mutex hosts_mu_;
 
   absl::Mutex locks_mu_;
   std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);

@@ -27,9 +27,6 @@ inline v1::ContainerSpec SpecOf(const store::ContainerRecord& rec) {
   return spec;
 }
 
-// The container's cgroup, relative to each hierarchy's root.
-inline std::string CgroupOf(const std::string& id) { return absl::StrCat("kapsel/", id); }
-
 // A pidfd of the container's init, checked to be the child of the container's own shim (which
 // its recorded start time identifies), so that a reused pid is never entered. FailedPrecondition
 // "container X is not running" otherwise.

@@ -24,7 +24,6 @@
 namespace kapsel::daemon {
 namespace {
 
-using internal::CgroupOf;
 using internal::IsActive;
 using internal::SpecOf;
 using store::ContainerRecord;
@@ -174,7 +173,10 @@ absl::Status Engine::Rename(const std::string& ref, const std::string& new_name)
   e.type = "rename";
   e.attributes["old_name"] = old_name;
   // The names column is UNIQUE: a name taken meanwhile fails the update with AlreadyExists.
-  return Commit(*rec, e);
+  if (auto s = Commit(*rec, e); !s.ok()) return s;
+  // The new name in the /etc/hosts of its peers on user networks.
+  RefreshPeerHosts(rec->id);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::Update(const std::string& ref, const v1::Resources& resources) {

@@ -198,6 +198,9 @@ int main(int argc, char** argv) {
   engine_options.log_rotation = settings->log_rotation;
   engine_options.default_rlimits = settings->default_ulimits;
   engine_options.init_path = settings->init_path;
+  engine_options.cgroup_parent = settings->cgroup_parent;
+  engine_options.network.cni_config_dir = settings->cni_config_dir;
+  engine_options.network.cni_plugin_dirs = settings->cni_plugin_dirs;
   engine_options.start_observer = [&metrics](absl::Duration elapsed, const absl::Status& result) {
     metrics.RecordStart(elapsed, result);
   };

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/linux/unique_fd.h"
+#include "runtime/network/cni.h"
 #include "runtime/network/port_spec.h"
 #include "store/database.h"
 #include "store/network_repo.h"
@@ -43,17 +44,31 @@ struct NetworkManagerOptions {
   // At most 6 bytes, leaving 8 or more digits of the id.
   std::string veth_prefix = "kv";
   std::string bridge_prefix = "kb";
+  // CNI (--network cni:NAME): network configuration lists, plugin binaries, and where the ADD
+  // results are kept for DEL (under the data root: host-local's reservations outlive a reboot).
+  std::string cni_config_dir = "/etc/cni/net.d";
+  std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
+  std::string cni_cache_dir;  // empty: <netns_dir>/../cni
+};
+
+// A further network a container joined with Connect: its interface ethN (N >= 1).
+struct ConnectedNetwork {
+  std::string network;
+  std::string address;
+  int prefix_length = 0;
+  std::string interface;  // "eth1"
 };
 
 // What a container was given.
 struct NetworkAttachment {
-  std::string mode;        // "none" | "host" | "bridge" | "container" | "network"
+  std::string mode;        // "none" | "host" | "bridge" | "container" | "network" | "cni"
   std::string netns_path;  // empty for host mode: the config then has no network namespace
   std::string network;     // network name, bridge modes only
   std::string address;     // "10.213.0.2", bridge modes only
   int prefix_length = 0;
   std::string gateway;                      // empty on an internal network (no route out)
   std::vector<network::PortMapping> ports;  // host ports filled in
+  std::vector<ConnectedNetwork> connected;  // Connect, in the order of the interfaces
 };
 
 class NetworkManager {
@@ -65,7 +80,8 @@ class NetworkManager {
   ~NetworkManager();
 
   // `mode`: "" or "bridge" (the default network), "none", "host", "container:<id>" (an id the
-  // engine resolved; that container's namespace is shared), or a network name. `publish`: -p
+  // engine resolved; that container's namespace is shared), "cni:NAME" (the plugins of CNI
+  // network list NAME, runtime/network/cni.h), or a network name. `publish`: -p
   // values. Validates everything before changing anything, and undoes its own work on failure.
   // Idempotent: for a container whose namespace exists, returns what it was given (`publish` is
   // then ignored).
@@ -78,6 +94,22 @@ class NetworkManager {
   // What Prepare gave the container, from SQLite alone (inspect, ps). Changes nothing.
   absl::StatusOr<NetworkAttachment> Describe(const std::string& container_id,
                                              const std::string& mode);
+
+  // Joins the container, whose own namespace Prepare made (bridge or network mode: the engine
+  // checks), to network `name`: a veth attached to its bridge, ethN inside with the next free N,
+  // an address from its subnet, and no default route (the first network keeps it). NotFound for
+  // an unknown network, AlreadyExists when the container is on it, FailedPrecondition without a
+  // namespace, ResourceExhausted past eth15. Undoes its own work on failure.
+  absl::StatusOr<ConnectedNetwork> Connect(const std::string& container_id,
+                                           const std::string& name);
+  // Undoes Connect. NotFound when the container is not on `name`; FailedPrecondition for the
+  // network it was created on.
+  absl::Status Disconnect(const std::string& container_id, const std::string& name);
+  // The networks the container has an address on, the first one first.
+  absl::StatusOr<std::vector<store::IpAllocation>> AddressesOf(const std::string& container_id) {
+    return repo_.AllocationsOf(container_id);
+  }
+  const std::string& default_network() const { return options_.default_network; }
 
   // Removes the container's veth, namespace mount, address, ports and nft rules. Idempotent.
   absl::Status Release(const std::string& container_id);
@@ -101,19 +133,40 @@ class NetworkManager {
   }
 
   std::string NetnsPath(const std::string& container_id) const;
-  std::string VethName(const std::string& container_id) const;
+  // `iface` N > 0: the veth of ethN (Connect).
+  std::string VethName(const std::string& container_id, int iface = 0) const;
   // The veth's other end while it is still on the host.
-  std::string PeerName(const std::string& container_id) const;
+  std::string PeerName(const std::string& container_id, int iface = 0) const;
 
  private:
   NetworkManager(store::Database* db, NetworkManagerOptions options);
 
+  // The highest N of an ethN (Connect): the veth names have one hex digit for it.
+  static constexpr int kMaxInterface = 15;
+
   absl::Status ReleaseLocked(const std::string& container_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --network cni:NAME: a namespace, then the list's plugins (ADD) with eth0; the result is
+  // cached (runtime/network/cni.h) for Describe and for the DEL of Release.
+  absl::StatusOr<NetworkAttachment> PrepareCniLocked(const std::string& container_id,
+                                                     const std::string& mode, bool prepared)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  network::CniOptions CniOptionsOf() const;
+  // (network, container id) of every cached CNI attachment.
+  std::vector<std::pair<std::string, std::string>> CniAttachments() const;
+  absl::StatusOr<ConnectedNetwork> ConnectLocked(const std::string& container_id,
+                                                 const std::string& name, int iface)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `out->connected` from the container's allocations.
+  absl::Status FillConnected(const std::vector<store::IpAllocation>& allocations,
+                             NetworkAttachment* out);
   // Rebuilds the nft table from the networks and ports in SQLite.
   absl::Status ApplyNftLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckHostOverlap(const std::string& subnet);
+  // Attaches interface ethN (`iface`) of the namespace to the network's bridge; only eth0 gets
+  // the default route.
   absl::Status AttachBridge(const std::string& container_id, const store::NetworkRecord& network,
-                            const std::string& address, const std::string& netns_path);
+                            const std::string& address, const std::string& netns_path,
+                            int iface = 0);
 
   store::Database* db_;
   store::NetworkRepo repo_;

@@ -1,5 +1,6 @@
 #include "daemon/oci_spec_builder.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -269,6 +271,43 @@ std::string HostsFile(const std::string& hostname, const std::string& address) {
                       address.empty() ? "127.0.1.1" : address, "\t", hostname, "\n");
 }
 
+absl::StatusOr<std::string> ExtraHostsLines(
+    const google::protobuf::RepeatedPtrField<std::string>& extra_hosts,
+    const std::string& gateway) {
+  std::string out;
+  for (const std::string& entry : extra_hosts) {
+    // NAME=IP, else NAME:IP split at the first ':' (Docker's form; the rest may be IPv6).
+    size_t sep = entry.find('=');
+    if (sep == std::string::npos) sep = entry.find(':');
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--add-host \"", entry, "\": ", why, " (want NAME:IP)"));
+    };
+    if (sep == std::string::npos) return bad("no ':' between name and address");
+    const std::string name = entry.substr(0, sep);
+    std::string address = entry.substr(sep + 1);
+    bool name_ok = !name.empty() && name.size() <= 253 && name.front() != '-' &&
+                   name.front() != '.' && name.back() != '.';
+    for (char c : name) name_ok = name_ok && (absl::ascii_isalnum(c) || c == '-' || c == '.');
+    if (!name_ok) return bad("the name must be a host name: letters, digits, '-' and '.'");
+    if (address == "host-gateway") {
+      if (gateway.empty()) return bad("host-gateway needs a bridge network with a gateway");
+      address = gateway;
+    }
+    // IPv6 in brackets is accepted too.
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+      address = address.substr(1, address.size() - 2);
+    }
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, address.c_str(), buf) != 1 &&
+        inet_pton(AF_INET6, address.c_str(), buf) != 1) {
+      return bad(absl::StrCat("\"", address, "\" is not an IPv4 or IPv6 address"));
+    }
+    absl::StrAppend(&out, address, "\t", name, "\n");
+  }
+  return out;
+}
+
 std::string ResolvConf(const std::string& host_resolv_conf) {
   std::string out;
   for (absl::string_view line : absl::StrSplit(host_resolv_conf, '\n', absl::SkipEmpty())) {
@@ -485,7 +524,7 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
   json linux_obj = {
       {"namespaces", namespaces},
       {"resources", resources},
-      {"cgroupsPath", absl::StrCat("kapsel/", in.id)},
+      {"cgroupsPath", absl::StrCat(in.cgroup_parent, "/", in.id)},
       {"maskedPaths",
        {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
         "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",

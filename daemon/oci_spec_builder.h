@@ -39,6 +39,8 @@ struct SpecInputs {
   std::vector<ProcessRlimit> rlimits;
   // Host path of the init binary bind-mounted at /dev/init for --init (tini-static).
   std::string init_path;
+  // The cgroup is <cgroup_parent>/<id>.
+  std::string cgroup_parent = "kapsel";
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. The hostname maps to the container's
@@ -46,6 +48,12 @@ struct SpecInputs {
 // resolver) mean nothing inside the container's network namespace and are dropped.
 std::string HostsFile(const std::string& hostname, const std::string& address = "");
 std::string ResolvConf(const std::string& host_resolv_conf);
+// The /etc/hosts lines of --add-host NAME:IP (or NAME=IP; IPv6 after the first ':'), in order.
+// `host-gateway` as the address is `gateway`, the host's address on the container's bridge.
+// InvalidArgument naming the bad value: a malformed name or address, or host-gateway without a
+// bridge network.
+absl::StatusOr<std::string> ExtraHostsLines(
+    const google::protobuf::RepeatedPtrField<std::string>& extra_hosts, const std::string& gateway);
 
 // The resolved command: Entrypoint + Cmd of the request, else of the image. Empty is an error
 // the caller reports ("no command specified").

@@ -12,6 +12,7 @@ packages=(
   libarchive-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
   libnftables-dev libnl-route-3-dev libsystemd-dev
   busybox-static tini kmod tar gzip iproute2 nftables python3
+  containernetworking-plugins
   qemu-system-x86 cpio
   mmdebstrap debootstrap e2fsprogs dpkg-dev help2man
   skopeo

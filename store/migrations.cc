@@ -129,6 +129,11 @@ CREATE TABLE blob_leases (
 );
 CREATE INDEX blob_leases_digest ON blob_leases(digest);
 )sql"},
+      {7, R"sql(
+-- The container's interface for each address: 0 is eth0, on the network it was created on; N is
+-- ethN, a network joined later with `network connect`.
+ALTER TABLE ip_allocations ADD COLUMN iface INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return *kMigrations;
 }

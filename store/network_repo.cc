@@ -129,7 +129,7 @@ absl::Status NetworkRepo::Remove(const std::string& name) {
 }
 
 absl::StatusOr<std::string> NetworkRepo::Allocate(const std::string& network,
-                                                  const std::string& container_id) {
+                                                  const std::string& container_id, int iface) {
   std::string address;
   // BEGIN IMMEDIATE takes the write lock before the read, so two daemons (or threads) choosing at
   // once are serialized; UNIQUE(network, address) backs that up.
@@ -158,9 +158,9 @@ absl::StatusOr<std::string> NetworkRepo::Allocate(const std::string& network,
     }
     address = FormatIpv4(*free);
     absl::StatusOr<Statement> stmt = db_->Prepare(
-        "INSERT INTO ip_allocations (network, address, container_id) VALUES (?, ?, ?)");
+        "INSERT INTO ip_allocations (network, address, container_id, iface) VALUES (?, ?, ?, ?)");
     if (!stmt.ok()) return stmt.status();
-    stmt->Bind(1, network).Bind(2, address).Bind(3, container_id);
+    stmt->Bind(1, network).Bind(2, address).Bind(3, container_id).Bind(4, int64_t{iface});
     return stmt->Run();
   });
   if (!status.ok()) return status;
@@ -247,8 +247,8 @@ absl::StatusOr<std::vector<IpAllocation>> NetworkRepo::QueryAllocations(absl::st
                                                                         const std::string& arg) {
   // Sorted numerically by address would need the parse; text order is stable and enough here.
   absl::StatusOr<Statement> stmt =
-      db_->Prepare(absl::StrCat("SELECT network, address, container_id FROM ip_allocations ", where,
-                                " ORDER BY network, address"));
+      db_->Prepare(absl::StrCat("SELECT network, address, container_id, iface FROM ip_allocations ",
+                                where, " ORDER BY network, address"));
   if (!stmt.ok()) return stmt.status();
   if (!where.empty()) stmt->Bind(1, arg);
   std::vector<IpAllocation> out;
@@ -256,7 +256,8 @@ absl::StatusOr<std::vector<IpAllocation>> NetworkRepo::QueryAllocations(absl::st
     absl::StatusOr<bool> row = stmt->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnText(2)});
+    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnText(2),
+                   static_cast<int>(stmt->ColumnInt64(3))});
   }
   return out;
 }

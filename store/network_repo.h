@@ -28,6 +28,7 @@ struct IpAllocation {
   std::string network;
   std::string address;  // "10.213.1.2", without prefix
   std::string container_id;
+  int iface = 0;  // ethN inside the container; 0 for the network it was created on
 };
 
 struct PublishedPortRecord {
@@ -58,8 +59,10 @@ class NetworkRepo {
 
   // The address of `container_id` on `network`: its existing one, or the lowest free address of
   // the subnet, recorded in the same transaction that chose it. ResourceExhausted when the subnet
-  // is full; NotFound for an unknown network.
-  absl::StatusOr<std::string> Allocate(const std::string& network, const std::string& container_id);
+  // is full; NotFound for an unknown network. `iface`: the container's interface (ethN) that
+  // gets it.
+  absl::StatusOr<std::string> Allocate(const std::string& network, const std::string& container_id,
+                                       int iface = 0);
   // Idempotent.
   absl::Status Release(const std::string& network, const std::string& container_id);
   // Releases every address and published port of `container_id`. Idempotent.

@@ -56,7 +56,10 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
   cmd->add_flag("-P,--publish-all", options->publish_all,
                 "Publish every port the image exposes on a free host port");
   cmd->add_option("--network", options->network,
-                  "Network: none, host, bridge, container:NAME or a network name");
+                  "Network: none, host, bridge, container:NAME, cni:NAME or a network name");
+  cmd->add_option("--add-host", options->extra_hosts,
+                  "Add a line to /etc/hosts: NAME:IP (IP may be host-gateway)")
+      ->allow_extra_args(false);
   cmd->add_option("--security-opt", options->security_opts,
                   "Security option: seccomp=unconfined, seccomp=FILE (a Docker-format profile), "
                   "no-new-privileges[=true|false]")

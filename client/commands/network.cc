@@ -1,4 +1,4 @@
-// network create | ls | inspect | rm: user-defined bridge networks.
+// network create | ls | inspect | rm | connect | disconnect: user-defined bridge networks.
 
 #include <memory>
 #include <string>
@@ -107,6 +107,29 @@ int Remove(Context& ctx, const std::vector<std::string>& names) {
   });
 }
 
+// network connect NETWORK CONTAINER / network disconnect NETWORK CONTAINER.
+int Connect(Context& ctx, const std::string& network, const std::string& container, bool join) {
+  int rc = 0;
+  auto stub = Stub(ctx, &rc);
+  if (!stub) return rc;
+  grpc::ClientContext call;
+  grpc::Status status;
+  if (join) {
+    kapsel::v1::ConnectNetworkRequest request;
+    request.set_network(network);
+    request.set_container(container);
+    kapsel::v1::ConnectNetworkResponse response;
+    status = stub->Connect(&call, request, &response);
+  } else {
+    kapsel::v1::DisconnectNetworkRequest request;
+    request.set_network(network);
+    request.set_container(container);
+    kapsel::v1::DisconnectNetworkResponse response;
+    status = stub->Disconnect(&call, request, &response);
+  }
+  return status.ok() ? 0 : ctx.Fail(status);
+}
+
 }  // namespace
 
 void RegisterNetwork(CLI::App& app, Context& ctx) {
@@ -135,6 +158,18 @@ void RegisterNetwork(CLI::App& app, Context& ctx) {
   auto rm_names = std::make_shared<std::vector<std::string>>();
   rm->add_option("NETWORK", *rm_names, "Network names")->required();
   rm->callback([&ctx, rm_names] { ctx.set_exit_code(Remove(ctx, *rm_names)); });
+
+  for (bool join : {true, false}) {
+    CLI::App* sub = cmd->add_subcommand(
+        join ? "connect" : "disconnect",
+        join ? "Join a container to a network (a new interface, and its name for the others)"
+             : "Take a container off a network it joined with connect");
+    auto args = std::make_shared<std::pair<std::string, std::string>>();
+    sub->add_option("NETWORK", args->first, "Network name")->required();
+    sub->add_option("CONTAINER", args->second, "Container name or id")->required();
+    sub->callback(
+        [&ctx, args, join] { ctx.set_exit_code(Connect(ctx, args->first, args->second, join)); });
+  }
 }
 
 }  // namespace kapsel::client

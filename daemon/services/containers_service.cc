@@ -77,6 +77,13 @@ void NetworkToProto(Engine& engine, const store::ContainerRecord& rec, v1::Conta
     b->set_container_port(p.container_port);
     b->set_protocol(std::string(network::ProtocolName(p.protocol)));
   }
+  for (const auto& c : net->connected) {
+    v1::ConnectedNetwork* out_c = n->add_connected();
+    out_c->set_network(c.network);
+    out_c->set_ip_address(c.address);
+    out_c->set_prefix_length(c.prefix_length);
+    out_c->set_interface(c.interface);
+  }
 }
 
 v1::OutputChunk::Stream ToProto(logs::Stream s) {

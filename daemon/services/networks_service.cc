@@ -53,4 +53,19 @@ grpc::Status NetworksService::Remove(grpc::ServerContext*, const v1::RemoveNetwo
   return ToGrpc(engine_->network()->RemoveNetwork(req->name()));
 }
 
+grpc::Status NetworksService::Connect(grpc::ServerContext*, const v1::ConnectNetworkRequest* req,
+                                      v1::ConnectNetworkResponse* resp) {
+  auto connected = engine_->ConnectNetwork(req->container(), req->network());
+  if (!connected.ok()) return ToGrpc(connected.status());
+  resp->set_ip_address(connected->address);
+  resp->set_interface(connected->interface);
+  return grpc::Status::OK;
+}
+
+grpc::Status NetworksService::Disconnect(grpc::ServerContext*,
+                                         const v1::DisconnectNetworkRequest* req,
+                                         v1::DisconnectNetworkResponse*) {
+  return ToGrpc(engine_->DisconnectNetwork(req->container(), req->network()));
+}
+
 }  // namespace kapsel::daemon

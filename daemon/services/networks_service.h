@@ -18,6 +18,10 @@ class NetworksService final : public v1::Networks::Service {
                        v1::InspectNetworkResponse*) override;
   grpc::Status Remove(grpc::ServerContext*, const v1::RemoveNetworkRequest*,
                       v1::RemoveNetworkResponse*) override;
+  grpc::Status Connect(grpc::ServerContext*, const v1::ConnectNetworkRequest*,
+                       v1::ConnectNetworkResponse*) override;
+  grpc::Status Disconnect(grpc::ServerContext*, const v1::DisconnectNetworkRequest*,
+                          v1::DisconnectNetworkResponse*) override;
 
  private:
   Engine* engine_;

@@ -147,7 +147,7 @@ class Bench:
         self.bin = args.bin
         self.cleanups = []
         self.result = {"meta": {}, "start": {}, "grpc": {}, "throughput": {}, "latency": {},
-                       "memory": {}, "skipped": {}}
+                       "memory": {}, "bridge": {}, "skipped": {}}
         self.available = {}
 
     # ---------- setup ----------
@@ -549,6 +549,22 @@ state = "{c}/state"
             except Exception as e:  # noqa: BLE001
                 log("containerd-shim memory:", e)
 
+    # ---------- the network alone ----------
+    def bridge(self):
+        """bridge_bench: NetworkManager's Prepare + Release per network mode, in a network
+        namespace of its own (it needs no kapseld)."""
+        exe = os.path.join(self.bin, "bridge_bench")
+        if self.args.bridge_iterations <= 0:
+            return
+        if not os.path.exists(exe):
+            self.result["skipped"]["bridge_bench"] = f"no {exe}"
+            return
+        out = os.path.join(self.work, "bridge.json")
+        log(f"bridge_bench: {self.args.bridge_iterations} rounds")
+        run([exe, "--iterations", str(self.args.bridge_iterations), "--json", out])
+        with open(out) as f:
+            self.result["bridge"] = json.load(f)
+
     # ---------- main ----------
     def cgroups_named(self, names):
         found = []
@@ -602,6 +618,7 @@ state = "{c}/state"
             self.throughput()
             self.latencies()
             self.memory()
+            self.bridge()
             self.result["meta"]["loadavg_at_end"] = os.getloadavg()
         finally:
             for fn in reversed(self.cleanups):
@@ -650,6 +667,14 @@ def table(result):
         lines.append("latency (ms, median / p90):")
         for k, v in result["latency"].items():
             lines.append(f"  {k:<34}{fmt(v.get('median_ms')):>8} /{fmt(v.get('p90_ms')):>7}")
+    modes = result.get("bridge", {}).get("modes", {})
+    if modes:
+        lines.append("network Prepare / Release / both, bridge_bench "
+                     f"({result['bridge']['iterations']} rounds; ms, median / p90):")
+        for mode, phases in modes.items():
+            lines.append(f"  {mode:<10}" + "".join(
+                f"{phases[p]['median_ms']:>9.1f} /{phases[p]['p90_ms']:>7.1f}"
+                for p in ("prepare", "release", "total")))
     if result.get("memory"):
         lines.append("memory:")
         for k, v in result["memory"].items():
@@ -722,6 +747,10 @@ def compare(old, new):
         if name in old.get("latency", {}):
             row(f"latency {name} median ms", old["latency"][name].get("median_ms"),
                 new["latency"][name].get("median_ms"))
+    for mode, phases in new.get("bridge", {}).get("modes", {}).items():
+        if mode in old.get("bridge", {}).get("modes", {}):
+            row(f"network {mode} prepare+release median ms",
+                old["bridge"]["modes"][mode]["total"]["median_ms"], phases["total"]["median_ms"])
     for name in new.get("memory", {}):
         if name in ("running containers", "kapsel-shims found"):
             continue
@@ -737,7 +766,7 @@ def main():
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True, help="directory with kapseld, kapselctl, "
-                    "kapsel-shim and lifecycle_bench")
+                    "kapsel-shim, lifecycle_bench and bridge_bench")
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--containers", type=int, default=100,
@@ -747,6 +776,8 @@ def main():
     ap.add_argument("--throughput-containers", type=int, default=40,
                     help="containers per throughput measurement")
     ap.add_argument("--bridge-subnet", default="10.213.77.0/24")
+    ap.add_argument("--bridge-iterations", type=int, default=200,
+                    help="rounds of bridge_bench (network Prepare + Release per mode); 0: none")
     ap.add_argument("--no-podman-bridge", action="store_true")
     ap.add_argument("--out", help="JSON result file")
     ap.add_argument("--compare", help="an earlier JSON result to compare with")

@@ -19,6 +19,12 @@ HAD_BRIDGE=0; [[ -e /sys/class/net/kapsel0 ]] && HAD_BRIDGE=1
 HAD_NFT=0; nft list table ip kapsel >/dev/null 2>&1 && HAD_NFT=1
 export KAPSEL_SOCKET=$E2E_TMP/run/kapsel.sock
 DAEMON_PID=
+# cgroup parents of the test's containers (kapseld --cgroup-parent adds one), and cgroups the
+# test made that cleanup removes, deepest first.
+CGROUP_PARENTS=(kapsel)
+CGROUP_REMOVE=()
+# Host links the test made outside kapseld (a CNI plugin's bridge), deleted by cleanup.
+CLEANUP_LINKS=()
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
@@ -58,19 +64,27 @@ cleanup() {
     for dir in "$E2E_TMP"/data/containers/*/; do
       [[ -d $dir ]] || continue
       local id; id=$(basename "$dir")
-      for cg in /sys/fs/cgroup/*/kapsel/"$id" /sys/fs/cgroup/kapsel/"$id"; do
-        [[ -d $cg ]] || continue
-        while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$cg/cgroup.procs"
+      for parent in "${CGROUP_PARENTS[@]}"; do
+        for cg in /sys/fs/cgroup/*/"$parent"/"$id" /sys/fs/cgroup/"$parent"/"$id"; do
+          [[ -d $cg ]] || continue
+          while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$cg/cgroup.procs"
+        done
       done
     done
   fi
   sleep 0.2
   awk -v t="$E2E_TMP" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
-  for cg in /sys/fs/cgroup/*/kapsel/* /sys/fs/cgroup/kapsel/*; do
-    [[ -d $cg ]] || continue
-    [[ -d $E2E_TMP/data/containers/$(basename "$cg") ]] && rmdir "$cg" 2>/dev/null || true
+  for parent in "${CGROUP_PARENTS[@]}"; do
+    for cg in /sys/fs/cgroup/*/"$parent"/* /sys/fs/cgroup/"$parent"/*; do
+      [[ -d $cg ]] || continue
+      [[ -d $E2E_TMP/data/containers/$(basename "$cg") ]] && rmdir "$cg" 2>/dev/null || true
+    done
+  done
+  for cg in "${CGROUP_REMOVE[@]}"; do
+    for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/"$cg"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null || true; done
   done
   awk -v t="$E2E_TMP" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  for link in "${CLEANUP_LINKS[@]}"; do ip link del "$link" 2>/dev/null || true; done
   [[ $HAD_NFT -eq 1 ]] || nft delete table ip kapsel 2>/dev/null || true
   [[ $HAD_BRIDGE -eq 1 ]] || ip link del kapsel0 2>/dev/null || true
   if [[ $rc -ne 0 && -f $E2E_TMP/kapseld.log ]]; then echo "--- kapseld.log"; tail -n 50 "$E2E_TMP/kapseld.log"; fi

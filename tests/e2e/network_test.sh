@@ -67,6 +67,64 @@ kctl network rm e2enet >/dev/null
 [[ -z $(kctl network ls -q | grep e2enet) ]] || fail "e2enet still listed"
 pass "user network: create, members talk, rm refused in use, then removed"
 
+# Names on user networks: members find each other by name through /etc/hosts, which follows
+# connect, disconnect and rename; --add-host adds lines.
+kctl network create --subnet 10.213.78.0/24 names >/dev/null
+kctl network create --subnet 10.213.79.0/24 othernet >/dev/null
+kctl run -d --name alpha --network names busybox \
+  sh -c 'mkdir -p /www && echo i-am-alpha > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+alpha_ip=$(inspect_field alpha ipAddress)
+out=""
+for _ in $(seq 1 20); do
+  out=$(kctl run --rm --network names busybox timeout 5 wget -qO- http://alpha/ 2>/dev/null) && break
+  sleep 0.1
+done
+[[ $out == i-am-alpha ]] || fail "GET http://alpha/ from a member of names: '$out'"
+pass "a member of names reaches alpha by name ($alpha_ip)"
+kctl run -d --name beta --network othernet busybox sleep 300 >/dev/null
+if kctl exec beta grep -q alpha /etc/hosts; then fail "beta (othernet) knows alpha's name"; fi
+out=$(kctl network connect names beta 2>&1) || fail "network connect: $out"
+out=$(kctl exec beta ip -4 addr show eth1)
+grep -q "inet 10.213.78." <<<"$out" || fail "no eth1 on names after connect: $out"
+kctl inspect --type container beta | grep -q '"interface": "eth1"' || fail "inspect lacks eth1"
+out=$(kctl exec beta timeout 5 wget -qO- http://alpha/) || true
+[[ $out == i-am-alpha ]] || fail "beta -> http://alpha/ after connect: '$out'"
+kctl exec alpha grep -q beta /etc/hosts || fail "alpha's /etc/hosts lacks beta: $(kctl exec alpha cat /etc/hosts)"
+pass "network connect: beta has eth1 on names, reaches alpha by name, alpha knows beta"
+kctl rename beta gamma
+kctl exec alpha grep -q gamma /etc/hosts || fail "alpha's /etc/hosts lacks the new name gamma"
+if kctl exec alpha grep -qw beta /etc/hosts; then fail "alpha's /etc/hosts keeps the old name beta"; fi
+pass "rename: the new name reaches the peers' /etc/hosts"
+capture kctl network disconnect othernet gamma
+[[ $RC -ne 0 && $ERR == *"created on"* ]] || fail "disconnect from the first network: rc=$RC $ERR"
+capture kctl network connect names gamma
+[[ $RC -ne 0 && $ERR == *"already on network"* ]] || fail "second connect: rc=$RC $ERR"
+capture kctl network connect names web
+[[ $RC -eq 0 ]] || fail "connect of a default-bridge container: rc=$RC $ERR"
+kctl network disconnect names web
+kctl network disconnect names gamma
+if kctl exec gamma ip link show eth1 >/dev/null 2>&1; then fail "eth1 left in gamma"; fi
+if kctl exec gamma timeout 3 wget -qO- http://alpha/ >/dev/null 2>&1; then fail "gamma still resolves alpha"; fi
+if kctl exec alpha grep -q gamma /etc/hosts; then fail "alpha's /etc/hosts keeps gamma"; fi
+capture kctl network connect names nosuchcontainer
+[[ $RC -ne 0 ]] || fail "connect of an unknown container succeeded"
+capture kctl network connect nosuchnet gamma
+[[ $RC -ne 0 && $ERR == *nosuchnet* ]] || fail "connect to an unknown network: rc=$RC $ERR"
+pass "network disconnect: eth1 and the names are gone; bad connects refused"
+out=$(kctl run --rm --network names --add-host db.example:10.1.2.3 --add-host gw:host-gateway \
+  --add-host v6host:fd00::7 busybox cat /etc/hosts)
+grep -q "^10.1.2.3	db.example$" <<<"$out" || fail "--add-host db.example: $out"
+grep -q "^10.213.78.1	gw$" <<<"$out" || fail "--add-host gw:host-gateway: $out"
+grep -q "^fd00::7	v6host$" <<<"$out" || fail "--add-host IPv6: $out"
+grep -q "	alpha " <<<"$out" || fail "the peers' names are missing next to --add-host: $out"
+capture kctl run --rm --add-host nocolon busybox true
+[[ $RC -eq 125 && $ERR == *"--add-host"* ]] || fail "malformed --add-host: rc=$RC $ERR"
+capture kctl run --rm --add-host x:999.1.1.1 busybox true
+[[ $RC -eq 125 && $ERR == *"999.1.1.1"* ]] || fail "bad --add-host address: rc=$RC $ERR"
+pass "--add-host lines (IPv4, IPv6, host-gateway) and bad values refused"
+kctl rm -f alpha gamma >/dev/null
+kctl network rm names othernet >/dev/null
+
 # Bad input: clear errors and nothing half-made.
 netns_count() { ls "$E2E_TMP/run/netns" 2>/dev/null | wc -l; }
 before=$(netns_count)

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
@@ -340,6 +341,89 @@ TEST_F(NetworkManagerTest, UserNetworksAreIsolatedAndInternalHasNoRouteOut) {
   ASSERT_TRUE(manager_->Release(Id(2)).ok());
   ASSERT_TRUE(manager_->RemoveNetwork("neta").ok());
   ASSERT_TRUE(manager_->RemoveNetwork("netb").ok());
+}
+
+// The addresses of the links in a namespace, as "link:address/prefix".
+std::vector<std::string> AddressesIn(const std::string& netns) {
+  std::vector<std::string> out;
+  (void)network::RunInNetns(netns, [&]() -> absl::Status {
+    out = HostAddresses();
+    return absl::OkStatus();
+  });
+  return out;
+}
+
+TEST_F(NetworkManagerTest, ConnectAddsAnInterfaceDisconnectRemovesItAndRestartsKeepIt) {
+  std::string subnet;
+  for (int i = 0; i < 200 && subnet.empty(); ++i) {
+    std::string s = absl::StrCat("10.213.", 20 + (pid_ + 11 + i) % 200, ".0/24");
+    if (s == options_.default_subnet) continue;
+    std::string prefix = absl::StrCat(":", s.substr(0, s.size() - 4));
+    bool used = false;
+    for (const std::string& addr : addresses_before_)
+      used |= addr.find(prefix) != std::string::npos;
+    if (!used) subnet = s;
+  }
+  ASSERT_TRUE(manager_->CreateNetwork("netc", subnet, false).ok());
+  absl::StatusOr<NetworkAttachment> a = manager_->Prepare(Id(1), "", {});
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<NetworkAttachment> b = manager_->Prepare(Id(2), "netc", {});
+  ASSERT_TRUE(b.ok()) << b.status();
+  absl::StatusOr<UniqueFd> listener = ListenIn(b->netns_path, 8080);
+  ASSERT_TRUE(listener.ok());
+
+  absl::StatusOr<ConnectedNetwork> c = manager_->Connect(Id(1), "netc");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->interface, "eth1");
+  EXPECT_EQ(c->network, "netc");
+  EXPECT_THAT(AddressesIn(a->netns_path),
+              ::testing::Contains(absl::StrCat("eth1:", c->address, "/", c->prefix_length)));
+  // eth1 is on netc's bridge: a's namespace reaches b directly.
+  absl::Status to_b = network::RunInNetns(
+      a->netns_path, [&]() -> absl::Status { return ConnectTcp(b->address, 8080).status(); });
+  EXPECT_TRUE(to_b.ok()) << to_b;
+  EXPECT_TRUE(Accepts(listener->get()));
+
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->Connect(Id(1), "netc").status()));
+  EXPECT_TRUE(absl::IsNotFound(manager_->Connect(Id(1), "nosuchnet").status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(manager_->Connect(Id(5), "netc").status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(manager_->Disconnect(Id(1), "bridge")));
+  EXPECT_TRUE(absl::IsNotFound(manager_->Disconnect(Id(2), "bridge")));
+  absl::StatusOr<NetworkAttachment> described = manager_->Describe(Id(1), "");
+  ASSERT_TRUE(described.ok());
+  ASSERT_EQ(described->connected.size(), 1u);
+  EXPECT_EQ(described->connected[0].address, c->address);
+
+  // A reconcile keeps the second veth of a known container.
+  ASSERT_TRUE(manager_->Reconcile({Id(1), Id(2)}).ok());
+  EXPECT_THAT(HostLinks(), ::testing::Contains(manager_->VethName(Id(1), 1)));
+
+  ASSERT_TRUE(manager_->Disconnect(Id(1), "netc").ok());
+  EXPECT_THAT(HostLinks(), ::testing::Not(::testing::Contains(manager_->VethName(Id(1), 1))));
+  for (const std::string& addr : AddressesIn(a->netns_path)) {
+    EXPECT_FALSE(absl::StartsWith(addr, "eth1:")) << addr;
+  }
+  absl::StatusOr<std::vector<store::IpAllocation>> mine = manager_->AddressesOf(Id(1));
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->size(), 1u);
+
+  // After a reboot (the namespace gone), the next Prepare joins netc again.
+  ASSERT_TRUE(manager_->Connect(Id(1), "netc").ok());
+  ASSERT_TRUE(network::RemoveNetns(a->netns_path).ok());
+  absl::StatusOr<NetworkAttachment> again = manager_->Prepare(Id(1), "", {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->connected.size(), 1u);
+  EXPECT_EQ(again->connected[0].interface, "eth1");
+  EXPECT_THAT(AddressesIn(again->netns_path),
+              ::testing::Contains(absl::StrCat("eth1:", again->connected[0].address, "/",
+                                               again->connected[0].prefix_length)));
+
+  ASSERT_TRUE(manager_->Release(Id(1)).ok());
+  ASSERT_TRUE(manager_->Release(Id(2)).ok());
+  ASSERT_TRUE(manager_->RemoveNetwork("netc").ok());
+  for (const std::string& link : HostLinks()) {
+    EXPECT_FALSE(absl::StartsWith(link, options_.veth_prefix)) << link;
+  }
 }
 
 TEST_F(NetworkManagerTest, FiftyContainersLeaveNothingBehind) {

@@ -321,5 +321,45 @@ TEST_F(SpecBuilderTest, InitRunsTheCommandUnderTiniMountedReadOnlyOnDev) {
             std::find(order.begin(), order.end(), "/dev/init"));
 }
 
+TEST(ExtraHostsTest, LinesInOrderWithHostGatewayAndIpv6) {
+  google::protobuf::RepeatedPtrField<std::string> hosts;
+  for (const char* h : {"db.example:10.1.2.3", "gw:host-gateway", "v6:fd00::7", "b=[::1]"}) {
+    *hosts.Add() = h;
+  }
+  auto lines = ExtraHostsLines(hosts, "10.213.0.1");
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  EXPECT_EQ(*lines, "10.1.2.3\tdb.example\n10.213.0.1\tgw\nfd00::7\tv6\n::1\tb\n");
+}
+
+TEST(ExtraHostsTest, BadValuesNameWhatIsWrong) {
+  struct Case {
+    const char* entry;
+    const char* gateway;
+    const char* want;
+  } cases[] = {
+      {"nocolon", "10.0.0.1", "no ':'"},
+      {":10.1.1.1", "10.0.0.1", "host name"},
+      {"a b:10.1.1.1", "10.0.0.1", "host name"},
+      {"-x:10.1.1.1", "10.0.0.1", "host name"},
+      {"x:999.1.1.1", "10.0.0.1", "\"999.1.1.1\" is not an IPv4 or IPv6 address"},
+      {"x:", "10.0.0.1", "is not an IPv4"},
+      {"x:host-gateway", "", "host-gateway needs a bridge network"},
+  };
+  for (const Case& c : cases) {
+    google::protobuf::RepeatedPtrField<std::string> hosts;
+    *hosts.Add() = c.entry;
+    auto lines = ExtraHostsLines(hosts, c.gateway);
+    ASSERT_FALSE(lines.ok()) << c.entry;
+    EXPECT_EQ(lines.status().code(), absl::StatusCode::kInvalidArgument) << c.entry;
+    EXPECT_NE(lines.status().message().find(c.want), std::string::npos) << lines.status();
+    EXPECT_NE(lines.status().message().find("--add-host"), std::string::npos) << lines.status();
+  }
+}
+
+TEST(HostsFileTest, HostnameMapsToTheAddressOrLoopback) {
+  EXPECT_NE(HostsFile("web", "10.213.0.5").find("10.213.0.5\tweb\n"), std::string::npos);
+  EXPECT_NE(HostsFile("web").find("127.0.1.1\tweb\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kapsel::daemon
