@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "runtime/linux/unique_fd.h"
+#include "store/archive_sink.h"
 
 namespace kapsel::client {
 namespace {
@@ -149,21 +150,6 @@ absl::StatusOr<std::vector<Entry>> Walk(const std::string& root) {
   return entries;
 }
 
-struct SinkContext {
-  const TarSink* sink;
-  absl::Status status;
-};
-
-la_ssize_t WriteToSink(struct archive* a, void* client, const void* buf, size_t n) {
-  auto* ctx = static_cast<SinkContext*>(client);
-  ctx->status = (*ctx->sink)(absl::string_view(static_cast<const char*>(buf), n));
-  if (!ctx->status.ok()) {
-    archive_set_error(a, EIO, "%s", std::string(ctx->status.message()).c_str());
-    return -1;
-  }
-  return static_cast<la_ssize_t>(n);
-}
-
 // Copies regular file `e` into the archive: exactly the size the walk saw, or an error.
 absl::Status CopyFile(struct archive* w, int root_fd, const std::string& root, const Entry& e) {
   std::string path = absl::StrCat(root, "/", e.name);
@@ -205,9 +191,9 @@ absl::Status WriteDirectoryTar(const std::string& dir, const TarSink& sink) {
 
   UniqueWrite w(archive_write_new());
   if (w == nullptr) return absl::ResourceExhaustedError("archive_write_new failed");
-  SinkContext ctx{&sink, absl::OkStatus()};
+  store::ByteSinkContext ctx{&sink, absl::OkStatus()};
   if (archive_write_set_format_pax_restricted(w.get()) != ARCHIVE_OK ||
-      archive_write_open(w.get(), &ctx, nullptr, WriteToSink, nullptr) != ARCHIVE_OK) {
+      archive_write_open(w.get(), &ctx, nullptr, store::WriteToByteSink, nullptr) != ARCHIVE_OK) {
     return ArchiveStatus(w.get(), "tar writer");
   }
   UniqueEntry out(archive_entry_new());

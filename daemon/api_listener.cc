@@ -17,38 +17,6 @@
 
 namespace kapsel::daemon {
 
-absl::StatusOr<linux::UniqueFd> BindApiSocket(const std::string& path, gid_t gid) {
-  sockaddr_un addr = {};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("socket path ", path, " is too long"));
-  }
-  linux::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, "socket AF_UNIX");
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
-    }
-    if (unlink(path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("unlink ", path));
-  }
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.data(), path.size());
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
-  }
-  // Owner and mode before listen(2): until then every connect(2) is refused.
-  if (chown(path.c_str(), 0, gid) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("chown ", path));
-  }
-  if (chmod(path.c_str(), 0660) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
-  }
-  if (listen(fd.get(), SOMAXCONN) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("listen ", path));
-  }
-  return fd;
-}
-
 grpc::ServerGenericBidiReactor* DenyAllService::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
   PeerCredentials peer;

@@ -7,11 +7,14 @@
 // 0660) already keeps others out; this check holds even when the mode is loosened, or the socket
 // is passed on.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "daemon/accept_loop.h"
 #include "daemon/connection_limit.h"
 #include "daemon/peer_access.h"
 #include "grpcpp/generic/async_generic_service.h"
@@ -20,9 +23,10 @@
 
 namespace kapsel::daemon {
 
-// Binds and listens on `path`, root:`gid` mode 0660. A stale socket at `path` is replaced; any
-// other kind of file there is an error.
-absl::StatusOr<linux::UniqueFd> BindApiSocket(const std::string& path, gid_t gid);
+// The API socket at `path`, root:`gid` mode 0660 (BindUnixSocket).
+inline absl::StatusOr<linux::UniqueFd> BindApiSocket(const std::string& path, gid_t gid) {
+  return BindUnixSocket(path, gid, SOMAXCONN);
+}
 
 // Ends every call with PERMISSION_DENIED and a message that names the caller's uid and the group
 // it lacks (DenialMessage). Register it with RegisterCallbackGenericService on a server that has

@@ -84,11 +84,8 @@ std::string ReadInRoot(const std::string& rootfs, const char* rel) {
   auto fd = linux::Openat2(root.get(), rel, O_RDONLY | O_CLOEXEC, 0,
                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
   if (!fd.ok()) return "";
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd->get(), buf, sizeof(buf))) > 0 && out.size() < (1 << 20)) out.append(buf, n);
-  return out;
+  auto bytes = linux::ReadAllBounded(fd->get(), 1 << 20, rel);
+  return bytes.ok() ? *std::move(bytes) : "";
 }
 
 uint64_t ProcessStartTime(pid_t pid) { return linux::ProcStatField(pid, 22); }
@@ -171,9 +168,8 @@ std::string Engine::CgroupOf(const std::string& id) {
   if (auto it = cgroup_of_.find(id); it != cgroup_of_.end()) return it->second;
   // Created under another cgroup_parent, perhaps: the config it runs with says where it is.
   std::string path = absl::StrCat(options_.cgroup_parent, "/", id);
-  std::ifstream in(ContainerDir(id) + "/config.json");
-  if (in) {
-    nlohmann::json config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (auto text = linux::ReadFileBounded(ContainerDir(id) + "/config.json", 16 << 20); text.ok()) {
+    nlohmann::json config = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (config.is_object() && config.contains("linux") && config["linux"].is_object()) {
       const nlohmann::json& cg = config["linux"].value("cgroupsPath", nlohmann::json());
       if (cg.is_string() && !cg.get<std::string>().empty()) {

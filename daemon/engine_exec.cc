@@ -56,19 +56,11 @@ absl::StatusOr<std::string> ReadInContainer(int root_fd, const std::string& rel)
     if (absl::IsNotFound(fd.status())) return std::string();
     return fd.status();
   }
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd->get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return linux::ErrnoStatus(errno, absl::StrCat("read /", rel));
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxUserFileBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("/", rel, " of the container is too large"));
-    }
+  auto bytes = linux::ReadAllBounded(fd->get(), kMaxUserFileBytes, absl::StrCat("/", rel));
+  if (absl::IsInvalidArgument(bytes.status())) {
+    return absl::InvalidArgumentError(absl::StrCat("/", rel, " of the container is too large"));
   }
-  return out;
+  return bytes;
 }
 
 struct ExecUser {

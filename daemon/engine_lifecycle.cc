@@ -19,6 +19,7 @@
 #include "daemon/log_format.h"
 #include "daemon/oci_spec_builder.h"
 #include "nlohmann/json.hpp"
+#include "runtime/linux/syscalls.h"
 #include "spdlog/spdlog.h"
 
 namespace kapsel::daemon {
@@ -33,9 +34,10 @@ absl::Status NotRunning(const ContainerRecord& rec) {
   return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not running"));
 }
 
+// /proc files and config.json; "" when unreadable.
 std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto text = linux::ReadFileBounded(path, 16 << 20);
+  return text.ok() ? *std::move(text) : "";
 }
 
 // /proc/<pid>/stat, /status and /cmdline of one process; false when it is gone.

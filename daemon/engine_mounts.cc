@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -338,9 +337,13 @@ absl::Status Engine::ApplyAddedMountsToConfig(const std::string& id) {
   auto rows = store::MountRepo(db_).List(id);
   if (!rows.ok()) return rows.status();
   const std::string path = ContainerDir(id) + "/config.json";
-  std::ifstream in(path);
-  if (!in) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
-  json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  auto text = linux::ReadFileBounded(path, 16 << 20);
+  if (!text.ok()) return text.status();
+  // Nothing added now or before (the common start): no need to parse the config at all.
+  if (rows->empty() && text->find(kAddedMountsAnnotation) == std::string::npos) {
+    return absl::OkStatus();
+  }
+  json config = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded() || !config.is_object()) {
     return absl::InternalError(absl::StrCat(path, ": not a JSON object"));
   }

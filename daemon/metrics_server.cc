@@ -49,29 +49,6 @@ bool WaitFor(int fd, short events, absl::Time deadline) {
   }
 }
 
-absl::StatusOr<linux::UniqueFd> BindUnix(const std::string& path, gid_t gid) {
-  linux::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, "socket AF_UNIX");
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
-    }
-    if (unlink(path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("unlink ", path));
-  }
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.data(), path.size());
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
-  }
-  // Owner and mode before listen(2): until then a connect(2) is refused.
-  if (chown(path.c_str(), 0, gid) != 0 || chmod(path.c_str(), 0660) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("set owner and mode of ", path));
-  }
-  return fd;
-}
-
 absl::StatusOr<linux::UniqueFd> BindTcp(const ListenAddress& address) {
   const bool v6 = absl::StrContains(address.host, ':');
   linux::UniqueFd fd(socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -116,9 +93,10 @@ std::string RespondToHttpRequest(absl::string_view head,
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const ListenAddress& address, gid_t gid, std::function<std::string()> render) {
-  auto fd =
-      address.kind == ListenAddress::Kind::kUnix ? BindUnix(address.path, gid) : BindTcp(address);
+  auto fd = address.kind == ListenAddress::Kind::kUnix ? BindUnixSocket(address.path, gid, 16)
+                                                       : BindTcp(address);
   if (!fd.ok()) return fd.status();
+  // (Listening already for a Unix socket: listen(2) again only sets the same backlog.)
   if (listen(fd->get(), 16) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("listen ", address.text));
   }

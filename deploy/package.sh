@@ -27,8 +27,12 @@ for f in ./usr/bin/kapseld ./usr/bin/kapselctl ./usr/libexec/kapsel/kapsel-shim 
   ./usr/share/man/man1/kapselctl.1.gz ./usr/share/man/man8/kapseld.8.gz ./etc/kapsel/kapseld.json; do
   grep -qxF "$f" <<<"$contents" || bad "missing $f"
 done
-dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/kapseld.service |
-  grep -qx 'ExecStart=/usr/bin/kapseld' || bad "kapseld.service: ExecStart is not /usr/bin/kapseld"
+# Extracted whole: a pipe into tar -xO lets tar quit early and dpkg-deb die of SIGPIPE.
+unpacked=$(mktemp -d)
+dpkg-deb -x "$deb" "$unpacked"
+grep -qx 'ExecStart=/usr/bin/kapseld' "$unpacked/usr/lib/systemd/system/kapseld.service" ||
+  bad "kapseld.service: ExecStart is not /usr/bin/kapseld"
+rm -rf "$unpacked"
 [[ $(dpkg-deb -f "$deb" Depends) == *libgrpc* ]] || bad "no shared library dependencies (dpkg-shlibdeps)"
 [[ $(dpkg-deb -I "$deb" conffiles) == /etc/kapsel/kapseld.json ]] || bad "conffiles: not /etc/kapsel/kapseld.json"
 control=$(dpkg-deb -I "$deb")

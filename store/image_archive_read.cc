@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
+#include "runtime/linux/syscalls.h"
 #include "runtime/linux/unique_fd.h"
 #include "store/digest.h"
 #include "store/image_archive.h"
@@ -271,24 +272,11 @@ class Loaded {
   }
 
   absl::StatusOr<std::string> ReadBlob(const std::string& digest, absl::string_view what) const {
-    std::string path = content_.PathOf(digest);
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
-    struct stat st;
-    if (fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", path));
-    if (st.st_size > kMaxMetadataBytes) {
+    absl::StatusOr<std::string> bytes =
+        linux::ReadFileBounded(content_.PathOf(digest), kMaxMetadataBytes);
+    if (absl::IsInvalidArgument(bytes.status())) {
       return Bad(absl::StrCat(what, " ", digest, ": larger than ", kMaxMetadataBytes, " bytes"));
     }
-    std::string bytes(static_cast<size_t>(st.st_size), '\0');
-    size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = read(fd.get(), bytes.data() + off, bytes.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
-      if (n == 0) break;
-      off += static_cast<size_t>(n);
-    }
-    bytes.resize(off);
     return bytes;
   }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "runtime/linux/unique_fd.h"
+#include "store/archive_sink.h"
 #include "store/digest.h"
 #include "store/image_archive.h"
 
@@ -44,21 +45,6 @@ struct OpenBlob {
   int64_t size = 0;  // bytes
   std::string media_type;
 };
-
-struct SinkContext {
-  const ArchiveSink* sink;
-  absl::Status status;
-};
-
-la_ssize_t WriteToSink(struct archive* a, void* client, const void* buf, size_t n) {
-  auto* ctx = static_cast<SinkContext*>(client);
-  ctx->status = (*ctx->sink)(absl::string_view(static_cast<const char*>(buf), n));
-  if (!ctx->status.ok()) {
-    archive_set_error(a, EIO, "%s", std::string(ctx->status.message()).c_str());
-    return -1;
-  }
-  return static_cast<la_ssize_t>(n);
-}
 
 // The OCI media type of a layer blob, from its first bytes. The store keeps blobs as they came;
 // an import may be xz or bzip2, which OCI has no layer type for.
@@ -112,9 +98,9 @@ class Writer {
 
     UniqueArchive a(archive_write_new());
     if (a == nullptr) return absl::ResourceExhaustedError("archive_write_new");
-    SinkContext ctx{&sink_, absl::OkStatus()};
+    ByteSinkContext ctx{&sink_, absl::OkStatus()};
     if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
-        archive_write_open(a.get(), &ctx, nullptr, WriteToSink, nullptr) != ARCHIVE_OK) {
+        archive_write_open(a.get(), &ctx, nullptr, WriteToByteSink, nullptr) != ARCHIVE_OK) {
       return Failed(a.get(), ctx, "open");
     }
     a_ = a.get();
@@ -139,7 +125,8 @@ class Writer {
     return absl::StrCat("blobs/sha256/", digest);
   }
 
-  static absl::Status Failed(struct archive* a, const SinkContext& ctx, absl::string_view what) {
+  static absl::Status Failed(struct archive* a, const ByteSinkContext& ctx,
+                             absl::string_view what) {
     if (!ctx.status.ok()) return ctx.status;
     const char* msg = archive_error_string(a);
     return absl::InternalError(
@@ -267,7 +254,7 @@ class Writer {
   std::map<std::string, OpenBlob> blobs_;
   std::map<std::string, std::string> made_;  // manifests made here: digest -> bytes
   struct archive* a_ = nullptr;
-  SinkContext* ctx_ = nullptr;
+  ByteSinkContext* ctx_ = nullptr;
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "runtime/linux/syscalls.h"
 #include "runtime/linux/unique_fd.h"
 #include "spdlog/spdlog.h"
 #include "store/content_store.h"
@@ -82,27 +83,6 @@ bool IsIndex(absl::string_view media_type, const json& parsed) {
   // A registry that sends no useful Content-Type: judge by the document.
   return media_type != kOciManifest && media_type != kDockerManifest && parsed.is_object() &&
          parsed.contains("manifests") && !parsed.contains("layers");
-}
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path, int64_t limit) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", path));
-  if (st.st_size > limit) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": larger than ", limit, " bytes"));
-  }
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = read(fd.get(), bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
-    if (n == 0) break;
-    off += static_cast<size_t>(n);
-  }
-  bytes.resize(off);
-  return bytes;
 }
 
 class Puller {
@@ -347,7 +327,7 @@ absl::StatusOr<PullResult> Puller::Run(const PullRequest& request,
     if (!status.ok()) return status;
   }
   absl::StatusOr<std::string> config_json =
-      ReadSmallFile(store_.content().PathOf(config->digest), kMaxConfigBytes);
+      linux::ReadFileBounded(store_.content().PathOf(config->digest), kMaxConfigBytes);
   if (!config_json.ok()) return config_json.status();
   json config_parsed = json::parse(*config_json, nullptr, /*allow_exceptions=*/false);
   if (!config_parsed.is_object() || !config_parsed.contains("rootfs") ||

@@ -1,6 +1,7 @@
 #include "runtime/linux/syscalls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +17,27 @@
 namespace kapsel::linux {
 
 absl::Status ErrnoStatus(int err, absl::string_view what) { return absl::ErrnoToStatus(err, what); }
+
+absl::StatusOr<std::string> ReadAllBounded(int fd, size_t limit, absl::string_view what) {
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read ", what));
+    if (n == 0) return out;
+    if (out.size() + static_cast<size_t>(n) > limit) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": larger than ", limit, " bytes"));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t limit) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  return ReadAllBounded(fd.get(), limit, path);
+}
 
 long RawClone3(struct clone_args* args) { return syscall(SYS_clone3, args, sizeof(*args)); }
 

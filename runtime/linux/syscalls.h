@@ -34,6 +34,13 @@ uint64_t ProcStatField(pid_t pid, size_t n);
 // pidfd_send_signal(2), Linux 5.1.
 absl::Status PidfdSendSignal(int pidfd, int sig);
 
+// The rest of `fd`'s bytes, at most `limit` of them. `what` names the file in the errors: errno
+// statuses ("read <what>"), InvalidArgument "<what>: larger than <limit> bytes".
+absl::StatusOr<std::string> ReadAllBounded(int fd, size_t limit, absl::string_view what);
+// The whole of file `path`, at most `limit` bytes; NotFound when it does not exist (open's errno
+// otherwise), and ReadAllBounded's errors.
+absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t limit);
+
 // openat2(2), Linux 5.6. `resolve` takes RESOLVE_* flags.
 absl::StatusOr<UniqueFd> Openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t mode,
                                  uint64_t resolve);

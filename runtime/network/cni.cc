@@ -72,24 +72,6 @@ std::optional<std::array<int, 3>> ParseVersion(const std::string& v) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t limit) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));
-  std::string text;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read ", path));
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > limit) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": larger than ", limit, " bytes"));
-    }
-  }
-  return text;
-}
-
 absl::Status WriteAll(int fd, const std::string& data, const std::string& what) {
   size_t done = 0;
   while (done < data.size()) {
@@ -476,7 +458,7 @@ struct CacheEntry {
 
 // The cached entry; nullopt when there is none. DataLoss when the file is not what kapsel wrote.
 absl::StatusOr<std::optional<CacheEntry>> ReadCache(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadSmallFile(path, kMaxStdoutBytes * 2);
+  absl::StatusOr<std::string> text = linux::ReadFileBounded(path, kMaxStdoutBytes * 2);
   if (!text.ok()) {
     if (absl::IsNotFound(text.status())) return std::nullopt;
     return text.status();
@@ -545,7 +527,7 @@ absl::StatusOr<CniNetworkList> LoadNetworkList(const std::string& conf_dir,
     std::string path = absl::StrCat(conf_dir, "/", file);
     struct stat st;
     if (stat(path.c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StatusOr<std::string> text = ReadSmallFile(path, kMaxConfigFileBytes);
+    absl::StatusOr<std::string> text = linux::ReadFileBounded(path, kMaxConfigFileBytes);
     if (!text.ok()) return text.status();
     // Another network's file is not validated, but one whose name cannot be read might be this
     // network's: like libcni, refuse rather than pick a later file.
@@ -737,12 +719,11 @@ absl::Status CniDel(const CniOptions& options, const std::string& network,
   return absl::OkStatus();
 }
 
-absl::Status CniCheck(const CniOptions& options, const std::string& network,
-                      const std::string& container_id, const std::string& netns_path,
-                      const std::string& ifname) {
-  if (absl::Status s = ValidateAttachment(options, network, container_id, ifname); !s.ok()) {
-    return s;
-  }
+namespace {
+
+// The cached entry of the pair; NotFound when there is none.
+absl::StatusOr<CacheEntry> RequireCache(const CniOptions& options, const std::string& network,
+                                        const std::string& container_id) {
   std::string cache_path = CachePath(options, network, container_id);
   absl::StatusOr<std::optional<CacheEntry>> cached = ReadCache(cache_path);
   if (!cached.ok()) return cached.status();
@@ -751,7 +732,20 @@ absl::Status CniCheck(const CniOptions& options, const std::string& network,
                                             " is not attached to CNI network \"", network,
                                             "\" (no ", cache_path, ")"));
   }
-  const CacheEntry& entry = **cached;
+  return **std::move(cached);
+}
+
+}  // namespace
+
+absl::Status CniCheck(const CniOptions& options, const std::string& network,
+                      const std::string& container_id, const std::string& netns_path,
+                      const std::string& ifname) {
+  if (absl::Status s = ValidateAttachment(options, network, container_id, ifname); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<CacheEntry> cached = RequireCache(options, network, container_id);
+  if (!cached.ok()) return cached.status();
+  const CacheEntry& entry = *cached;
   if (entry.list.disable_check) return absl::OkStatus();
   std::optional<std::array<int, 3>> version = ParseVersion(entry.list.cni_version);
   if (!version || *version < std::array<int, 3>{0, 4, 0}) {
@@ -772,15 +766,9 @@ absl::Status CniCheck(const CniOptions& options, const std::string& network,
 absl::StatusOr<CniResult> CniCachedResult(const CniOptions& options, const std::string& network,
                                           const std::string& container_id,
                                           const std::string& ifname) {
-  absl::StatusOr<std::optional<CacheEntry>> cached =
-      ReadCache(CachePath(options, network, container_id));
+  absl::StatusOr<CacheEntry> cached = RequireCache(options, network, container_id);
   if (!cached.ok()) return cached.status();
-  if (!cached->has_value()) {
-    return absl::NotFoundError(absl::StrCat("no CNI result cached for container ",
-                                            container_id.substr(0, 12), " on network \"", network,
-                                            "\""));
-  }
-  return ParseCniResult((*cached)->result.dump(), ifname);
+  return ParseCniResult(cached->result.dump(), ifname);
 }
 
 }  // namespace kapsel::network
