@@ -314,15 +314,21 @@ absl::StatusOr<NetworkAttachment> NetworkManager::PrepareCniLocked(const std::st
   }
   const network::CniOptions cni = CniOptionsOf();
   if (prepared) {
+    // A start of a container whose namespace is still there: the plugins CHECK what they set up;
+    // when something was lost (CHECK fails), the attachment is made again below.
     absl::StatusOr<network::CniResult> cached =
         network::CniCachedResult(cni, out.network, container_id, "eth0");
-    if (cached.ok()) {
+    if (cached.ok() &&
+        network::CniCheck(cni, out.network, container_id, out.netns_path, "eth0").ok()) {
       out.address = cached->address;
       out.prefix_length = cached->prefix_length;
       out.gateway = cached->gateway;
       return out;
     }
-    if (!absl::IsNotFound(cached.status())) return cached.status();
+    if (!cached.ok() && !absl::IsNotFound(cached.status()) &&
+        !absl::IsDataLoss(cached.status())) {
+      return cached.status();
+    }
   }
   // The list is looked up before anything is made: an unknown name leaves nothing behind.
   if (absl::StatusOr<network::CniNetworkList> list =

@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libarchive-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
   libnftables-dev libnl-route-3-dev libsystemd-dev
-  busybox-static tini kmod tar gzip iproute2 nftables python3
+  busybox-static tini kmod tar gzip iproute2 nftables python3 curl
   containernetworking-plugins
   qemu-system-x86 cpio
   mmdebstrap debootstrap e2fsprogs dpkg-dev help2man

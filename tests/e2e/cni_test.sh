@@ -56,6 +56,24 @@ done
 [[ $out == hello-over-cni ]] || fail "container to container over the CNI bridge: '$out'"
 pass "a second cni:e2ecni container fetches http://$ip1/ -> $out"
 
+# A start of a stopped container CHECKs the attachment; one that lost its eth0 is attached again.
+id1=$(inspect_field c1 id)
+kctl stop -t 1 c1 >/dev/null
+kctl start c1 >/dev/null
+[[ $(inspect_field c1 ipAddress) == "$ip1" ]] || fail "c1's address changed at a restart"
+kctl stop -t 1 c1 >/dev/null
+nsenter --net="$E2E_TMP/run/netns/$id1" ip link del eth0
+kctl start c1 >/dev/null
+ip1=$(inspect_field c1 ipAddress)
+kctl exec c1 ip -4 addr show eth0 | grep -q "inet $ip1/24" || fail "eth0 not back after CHECK failed"
+out=""
+for _ in $(seq 1 20); do
+  out=$(kctl run --rm --network cni:e2ecni busybox timeout 5 wget -qO- "http://$ip1/" 2>/dev/null) && break
+  sleep 0.1
+done
+[[ $out == hello-over-cni ]] || fail "c1 unreachable after being attached again: '$out'"
+pass "restart: CHECK passes, the address is kept; with eth0 deleted, CHECK fails and ADD gives $ip1"
+
 kctl rm -f c1 >/dev/null
 [[ ! -e $ipam/e2ecni/$ip1 ]] || fail "host-local reservation of $ip1 left after rm"
 [[ -z $(ls "$E2E_TMP/data/cni" 2>/dev/null) ]] || fail "CNI cache left: $(ls "$E2E_TMP/data/cni")"

@@ -25,6 +25,8 @@ CGROUP_PARENTS=(kapsel)
 CGROUP_REMOVE=()
 # Host links the test made outside kapseld (a CNI plugin's bridge), deleted by cleanup.
 CLEANUP_LINKS=()
+# Commands cleanup runs last (putting back a sysctl the test changed).
+CLEANUP_CMDS=()
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
@@ -85,6 +87,7 @@ cleanup() {
   done
   awk -v t="$E2E_TMP" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
   for link in "${CLEANUP_LINKS[@]}"; do ip link del "$link" 2>/dev/null || true; done
+  for cmd in "${CLEANUP_CMDS[@]}"; do eval "$cmd" || true; done
   [[ $HAD_NFT -eq 1 ]] || nft delete table ip kapsel 2>/dev/null || true
   [[ $HAD_BRIDGE -eq 1 ]] || ip link del kapsel0 2>/dev/null || true
   if [[ $rc -ne 0 && -f $E2E_TMP/kapseld.log ]]; then echo "--- kapseld.log"; tail -n 50 "$E2E_TMP/kapseld.log"; fi

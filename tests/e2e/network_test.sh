@@ -10,8 +10,7 @@ start_daemon
 inspect_field() {  # inspect_field CONTAINER KEY: the first "KEY": value of inspect's JSON
   kctl inspect --type container "$1" | sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n1
 }
-# (the host busybox wget crashes on -T, so the time limit comes from timeout)
-http_get() { timeout 5 /bin/busybox wget -qO- "$1"; }
+http_get() { curl -sS --max-time 5 "$1"; }
 
 port=$((18080 + RANDOM % 1000))
 web=$(kctl run -d --name web -p "127.0.0.1:$port:80" busybox \
@@ -21,7 +20,7 @@ ip=$(inspect_field web ipAddress)
 body=""
 for _ in $(seq 1 50); do body=$(http_get "http://127.0.0.1:$port/" 2>/dev/null) && break; sleep 0.1; done
 [[ $body == hello-from-kapsel ]] || fail "published port: got '$body'"
-pass "GET http://127.0.0.1:$port/ -> $body (container $ip:80)"
+pass "curl http://127.0.0.1:$port/ -> $body (container $ip:80)"
 
 # The container itself: eth0 with its address, a default route via the gateway.
 out=$(kctl run --rm busybox sh -c 'ip -4 addr show eth0; ip route')
@@ -83,6 +82,17 @@ done
 pass "a member of names reaches alpha by name ($alpha_ip)"
 kctl run -d --name beta --network othernet busybox sleep 300 >/dev/null
 if kctl exec beta grep -q alpha /etc/hosts; then fail "beta (othernet) knows alpha's name"; fi
+# Isolation between two routed networks is kapsel's nft rules' doing only when the host forwards:
+# forwarding is on for this check (and put back as it was).
+forward_was=$(cat /proc/sys/net/ipv4/ip_forward)
+CLEANUP_CMDS+=("echo $forward_was > /proc/sys/net/ipv4/ip_forward")
+echo 1 >/proc/sys/net/ipv4/ip_forward
+if kctl exec beta timeout 3 wget -qO- "http://$alpha_ip/" >/dev/null 2>&1; then
+  fail "beta on othernet reaches alpha ($alpha_ip) on names"
+fi
+echo "$forward_was" >/proc/sys/net/ipv4/ip_forward
+pass "othernet cannot reach names with the host forwarding"
+
 out=$(kctl network connect names beta 2>&1) || fail "network connect: $out"
 out=$(kctl exec beta ip -4 addr show eth1)
 grep -q "inet 10.213.78." <<<"$out" || fail "no eth1 on names after connect: $out"
