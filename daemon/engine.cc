@@ -3,9 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -32,6 +30,7 @@
 #include "daemon/log_format.h"
 #include "daemon/log_options.h"
 #include "daemon/oci_spec_builder.h"
+#include "daemon/shim_spawn.h"
 #include "google/protobuf/util/json_util.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/linux/syscalls.h"
@@ -451,28 +450,8 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
   linux::UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_fd) return absl::ErrnoToStatus(errno, "open /dev/null");
 
-  // posix_spawn (vfork + exec in glibc) is safe from a multithreaded process, unlike fork.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
-  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, shim_log_fd.get(), 2);
-  posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
-  if (attach_fd >= 0) posix_spawn_file_actions_adddup2(&actions, attach_fd, 4);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = {
-      "kapsel-shim", "--id",  rec.id,          "--bundle",    dir, "--state-dir",
-      shim_dir,      "--log", LogPath(rec.id), "--status-fd", "3"};
+  std::vector<std::string> args = {"--id",   rec.id,  "--bundle",      dir,           "--state-dir",
+                                   shim_dir, "--log", LogPath(rec.id), "--status-fd", "3"};
   // Log rotation: the container's --log-opt values, else the daemon's defaults.
   logs::RotationOptions rotation;
   {
@@ -484,36 +463,28 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
   if (spec.open_stdin()) args.push_back("--stdin");
   if (attach_fd >= 0) args.insert(args.end(), {"--attach-fd", "4"});
   args.insert(args.end(), {"--seccomp-cache", options_.exec_root + "/seccomp-cache"});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  char* envp[] = {path_env, nullptr};
-  pid_t shim_pid = 0;
-  int rc = posix_spawn(&shim_pid, options_.shim_path.c_str(), &actions, &attr, argv.data(), envp);
-  if (rc != 0) return absl::ErrnoToStatus(rc, absl::StrCat("spawn ", options_.shim_path));
+  ShimSpawn spawn{
+      options_.shim_path,
+      std::move(args),
+      {{null_fd.get(), 0}, {shim_log_fd.get(), 1}, {shim_log_fd.get(), 2}, {status_w.get(), 3}},
+      /*new_session=*/true};
+  if (attach_fd >= 0) spawn.fds.push_back({attach_fd, 4});
+  auto spawned = SpawnShim(spawn);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t shim_pid = *spawned;
   status_w.Close();
   auto pidfd = linux::PidfdOpen(shim_pid);
   if (!pidfd.ok()) return pidfd.status();
   uint64_t start_time = ProcessStartTime(shim_pid);
 
   // The shim reports once the container's process has exec'd or failed to.
-  std::string report_text;
-  char buf[4096];
-  for (;;) {
-    struct pollfd pfd = {status_r.get(), POLLIN, 0};
-    int n = poll(&pfd, 1, 60000);
-    if (n == 0) {
-      (void)linux::PidfdSendSignal(pidfd->get(), SIGKILL);
-      waitpid(shim_pid, nullptr, 0);
-      return absl::DeadlineExceededError("kapsel-shim did not report within 60s");
-    }
-    if (n < 0 && errno == EINTR) continue;
-    ssize_t got = read(status_r.get(), buf, sizeof(buf));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    report_text.append(buf, static_cast<size_t>(got));
+  auto reported = ReadReport(status_r.get(), 60000);
+  if (absl::IsDeadlineExceeded(reported.status())) {
+    (void)linux::PidfdSendSignal(pidfd->get(), SIGKILL);
+    waitpid(shim_pid, nullptr, 0);
+    return reported.status();
   }
+  const std::string report_text = reported.ok() ? *std::move(reported) : "";
   auto report = shim::DecodeStartReport(report_text);
   if (!report.ok() || !report->ok) {
     waitpid(shim_pid, nullptr, 0);

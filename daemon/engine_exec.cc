@@ -10,9 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -32,6 +30,7 @@
 #include "daemon/engine.h"
 #include "daemon/engine_internal.h"
 #include "daemon/oci_spec_builder.h"
+#include "daemon/shim_spawn.h"
 #include "runtime/linux/syscalls.h"
 #include "spdlog/spdlog.h"
 
@@ -192,12 +191,17 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   UniqueFd status_r, status_w;
   if (auto s = Pipe(&status_r, &status_w); !s.ok()) return s;
 
-  std::vector<std::string> args = {"kapsel-shim",  "exec",
-                                   "--id",         rec->id,
-                                   "--bundle",     ContainerDir(rec->id),
-                                   "--pid",        absl::StrCat(rec->pid),
-                                   "--start-time", absl::StrCat(init_start),
-                                   "--status-fd",  "3"};
+  std::vector<std::string> args = {"exec",
+                                   "--id",
+                                   rec->id,
+                                   "--bundle",
+                                   ContainerDir(rec->id),
+                                   "--pid",
+                                   absl::StrCat(rec->pid),
+                                   "--start-time",
+                                   absl::StrCat(init_start),
+                                   "--status-fd",
+                                   "3"};
   if (user.has_value()) {
     // Another user has another home (an -e HOME=... given below still wins).
     args.insert(args.end(), {"--user", user->arg, "--env", "HOME=" + user->home});
@@ -214,33 +218,13 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   args.push_back("--");
   args.insert(args.end(), spec.cmd().begin(), spec.cmd().end());
 
-  // posix_spawn (vfork + exec in glibc) is safe from a multithreaded process, unlike fork. Only
-  // the fds named here reach the helper: everything of kapseld is close-on-exec.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
-  posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-  posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  char* envp[] = {path_env, nullptr};
-  pid_t shim_pid = 0;
-  int rc = posix_spawn(&shim_pid, options_.shim_path.c_str(), &actions, &attr, argv.data(), envp);
-  if (rc != 0) return linux::ErrnoStatus(rc, absl::StrCat("spawn ", options_.shim_path));
+  ShimSpawn spawn{options_.shim_path,
+                  std::move(args),
+                  {{in_fd, 0}, {out_fd, 1}, {err_fd, 2}, {status_w.get(), 3}},
+                  /*new_session=*/true};
+  auto spawned = SpawnShim(spawn);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t shim_pid = *spawned;
   session->shim_pid = shim_pid;
   status_w.Close();
   child_in.Close();
@@ -254,23 +238,14 @@ absl::StatusOr<std::unique_ptr<Engine::ExecSession>> Engine::Exec(
   }
   session->shim_pidfd = *std::move(shim_pidfd);
 
-  std::string report;
-  char buf[4096];
-  for (;;) {
-    struct pollfd pfd = {status_r.get(), POLLIN, 0};
-    int n = poll(&pfd, 1, kReportTimeoutMillis);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      ExecKill(*session);
-      (void)ExecWait(*session);
-      return absl::DeadlineExceededError(absl::StrCat("kapsel-shim exec did not report within ",
-                                                      kReportTimeoutMillis / 1000, "s"));
-    }
-    ssize_t got = read(status_r.get(), buf, sizeof(buf));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    report.append(buf, static_cast<size_t>(got));
+  auto reported = ReadReport(status_r.get(), kReportTimeoutMillis);
+  if (absl::IsDeadlineExceeded(reported.status())) {
+    ExecKill(*session);
+    (void)ExecWait(*session);
+    return absl::DeadlineExceededError(
+        absl::StrCat("kapsel-shim exec did not report within ", kReportTimeoutMillis / 1000, "s"));
   }
+  std::string report = reported.ok() ? *std::move(reported) : "";
   while (!report.empty() && report.back() == '\n') report.pop_back();
   std::vector<std::string> words = absl::StrSplit(report, absl::MaxSplits(' ', 2));
   int code = 0;

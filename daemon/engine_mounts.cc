@@ -10,9 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +30,7 @@
 #include "daemon/engine_internal.h"
 #include "daemon/log_format.h"
 #include "daemon/mount_report.h"
+#include "daemon/shim_spawn.h"
 #include "nlohmann/json.hpp"
 #include "runtime/linux/syscalls.h"
 #include "spdlog/spdlog.h"
@@ -101,9 +100,9 @@ absl::StatusOr<linux::UniqueFd> OpenSource(const MountRecord& m) {
 
 // Spawns `shim_path` with `args` (the helper mode and its flags) and the given fds at fixed
 // numbers (3: the status pipe, 4: the pidfd, 5: the source when there is one), and returns
-// what it reported. posix_spawn, not fork: kapseld is multithreaded.
-shim::MountReport RunHelper(const std::string& shim_path, std::vector<std::string> args, int pidfd,
-                            int source_fd) {
+// what it reported (daemon/shim_spawn.h).
+shim::MountReport RunHelper(const std::string& shim_path, const std::vector<std::string>& args,
+                            int pidfd, int source_fd) {
   shim::MountReport failed;
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
@@ -116,64 +115,35 @@ shim::MountReport RunHelper(const std::string& shim_path, std::vector<std::strin
     failed.status = linux::ErrnoStatus(errno, "open /dev/null");
     return failed;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  absl::Cleanup destroy_actions = [&] { posix_spawn_file_actions_destroy(&actions); };
-  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, status_w.get(), 3);
-  posix_spawn_file_actions_adddup2(&actions, pidfd, 4);
-  args.insert(args.end(), {"--status-fd", "3", "--pidfd", "4"});
+  ShimSpawn spawn{
+      shim_path, args, {{null_fd.get(), 0}, {null_fd.get(), 1}, {status_w.get(), 3}, {pidfd, 4}}};
+  spawn.args.insert(spawn.args.end(), {"--status-fd", "3", "--pidfd", "4"});
   if (source_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, source_fd, 5);
-    args.insert(args.end(), {"--source-fd", "5"});
+    spawn.fds.push_back({source_fd, 5});
+    spawn.args.insert(spawn.args.end(), {"--source-fd", "5"});
   }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  absl::Cleanup destroy_attr = [&] { posix_spawnattr_destroy(&attr); };
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  args.insert(args.begin(), "kapsel-shim");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  char* envp[] = {path_env, nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, shim_path.c_str(), &actions, &attr, argv.data(), envp);
-  if (rc != 0) {
-    failed.status = linux::ErrnoStatus(rc, absl::StrCat("spawn ", shim_path));
+  auto spawned = SpawnShim(spawn);
+  if (!spawned.ok()) {
+    failed.status = spawned.status();
     return failed;
   }
+  const pid_t pid = *spawned;
   status_w.Close();
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    struct pollfd pfd = {status_r.get(), POLLIN, 0};
-    int n = poll(&pfd, 1, kHelperTimeoutMillis);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      failed.status = absl::DeadlineExceededError(absl::StrCat(
-          "kapsel-shim ", args[1], " did not report within ", kHelperTimeoutMillis / 1000, "s"));
-      return failed;
-    }
-    ssize_t got = read(status_r.get(), buf, sizeof(buf));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    text.append(buf, static_cast<size_t>(got));
+  auto reported = ReadReport(status_r.get(), kHelperTimeoutMillis);
+  if (absl::IsDeadlineExceeded(reported.status())) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    failed.status = absl::DeadlineExceededError(absl::StrCat(
+        "kapsel-shim ", args[0], " did not report within ", kHelperTimeoutMillis / 1000, "s"));
+    return failed;
   }
+  const std::string text = reported.ok() ? *std::move(reported) : "";
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (text.empty()) {
     failed.status = absl::InternalError(absl::StrCat(
-        "kapsel-shim ", args[1], " exited without a report (wait status ", wstatus, ")"));
+        "kapsel-shim ", args[0], " exited without a report (wait status ", wstatus, ")"));
     return failed;
   }
   return shim::DecodeMountReport(text);
