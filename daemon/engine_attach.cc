@@ -51,12 +51,8 @@ absl::StatusOr<linux::UniqueFd> ConnectToShim(const std::string& shim_dir,
 // Sets the window size of the container's terminal (a no-op for a 0x0 size).
 absl::Status SendWindowSize(int conn, const v1::WindowSize* size) {
   if (size == nullptr || size->rows() == 0 || size->cols() == 0) return absl::OkStatus();
-  char packet[1 + 2 * sizeof(uint16_t)];
-  packet[0] = static_cast<char>(shim::AttachPacket::kResize);
-  const uint16_t dims[2] = {static_cast<uint16_t>(size->rows()),
-                            static_cast<uint16_t>(size->cols())};
-  memcpy(packet + 1, dims, sizeof(dims));
-  if (send(conn, packet, sizeof(packet), MSG_NOSIGNAL) < 0) {
+  if (!shim::SendAttachResize(conn, static_cast<uint16_t>(size->rows()),
+                              static_cast<uint16_t>(size->cols()))) {
     return linux::ErrnoStatus(errno, "attach: send the window size");
   }
   return absl::OkStatus();

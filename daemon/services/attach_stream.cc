@@ -23,30 +23,6 @@ constexpr int kPollMillis = 200;
 // After the exit status, how long the client has to close its side of the stream.
 constexpr absl::Duration kCloseGrace = absl::Seconds(5);
 
-// One packet to the shim; false when the connection is gone.
-bool SendPacket(int fd, shim::AttachPacket type, const char* data, size_t size) {
-  char packet[shim::kAttachMaxPayload + 1];
-  do {
-    size_t n = size < shim::kAttachMaxPayload ? size : shim::kAttachMaxPayload;
-    packet[0] = static_cast<char>(type);
-    if (n > 0) memcpy(packet + 1, data, n);
-    ssize_t sent;
-    do {
-      sent = send(fd, packet, n + 1, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0) return false;
-    data += n;
-    size -= n;
-  } while (size > 0);
-  return true;
-}
-
-bool SendResize(int fd, const v1::WindowSize& size) {
-  const uint16_t dims[2] = {static_cast<uint16_t>(size.rows()), static_cast<uint16_t>(size.cols())};
-  return SendPacket(fd, shim::AttachPacket::kResize, reinterpret_cast<const char*>(dims),
-                    sizeof(dims));
-}
-
 }  // namespace
 
 grpc::Status ServeAttach(Engine* engine, grpc::ServerContext* ctx,
@@ -107,13 +83,15 @@ grpc::Status ServeAttach(Engine* engine, grpc::ServerContext* ctx,
     while (ok && stream->Read(&req)) {
       switch (req.msg_case()) {
         case v1::AttachRequest::kStdin:
-          ok = SendPacket(conn, shim::AttachPacket::kStdin, req.stdin().data(), req.stdin().size());
+          ok = shim::SendAttachPacket(conn, shim::AttachPacket::kStdin, req.stdin().data(),
+                                      req.stdin().size());
           break;
         case v1::AttachRequest::kResize:
-          ok = SendResize(conn, req.resize());
+          ok = shim::SendAttachResize(conn, static_cast<uint16_t>(req.resize().rows()),
+                                      static_cast<uint16_t>(req.resize().cols()));
           break;
         case v1::AttachRequest::kCloseStdin:
-          ok = SendPacket(conn, shim::AttachPacket::kCloseStdin, nullptr, 0);
+          ok = shim::SendAttachPacket(conn, shim::AttachPacket::kCloseStdin, nullptr, 0);
           break;
         default:
           break;

@@ -93,14 +93,9 @@ void AttachHub::Broadcast(AttachPacket type, const char* data, size_t size) {
   char packet[kAttachMaxPayload + 1];
   while (size > 0) {
     size_t n = size < kAttachMaxPayload ? size : kAttachMaxPayload;
-    packet[0] = static_cast<char>(type);
-    memcpy(packet + 1, data, n);
+    const size_t length = EncodeAttachPacket(type, data, n, packet);
     for (size_t i = 0; i < clients_.size();) {
-      ssize_t sent;
-      do {
-        sent = send(clients_[i].get(), packet, n + 1, MSG_NOSIGNAL);
-      } while (sent < 0 && errno == EINTR);
-      if (sent < 0) {
+      if (!SendEncodedAttachPacket(clients_[i].get(), packet, length)) {
         clients_.erase(clients_.begin() + static_cast<ptrdiff_t>(i));
         continue;
       }
