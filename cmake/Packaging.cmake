@@ -5,6 +5,7 @@
 #
 # Installed, relative to the prefix unless absolute:
 #   lib/systemd/system/kapseld.{service,socket}    ExecStart= points at PREFIX/bin/kapseld
+#   lib/systemd/system/kapsel-shutdown.service      stops the containers at shutdown (kapselctl)
 #   lib/tmpfiles.d/kapsel.conf, lib/sysusers.d/kapsel.conf
 #   share/bash-completion/completions/kapselctl
 #   share/man/man1/kapselctl.1.gz, share/man/man8/kapseld.8.gz (when help2man is installed)
@@ -20,12 +21,15 @@ set(KAPSEL_DEPLOY_DIR ${PROJECT_SOURCE_DIR}/deploy)
 # install time (cpack installs with /usr, deploy/install.sh with /usr/local), so the unit is
 # rewritten then.
 install(CODE "
-  file(READ \"${KAPSEL_SYSTEMD_SOURCE_DIR}/kapseld.service\" kapsel_unit)
-  string(REPLACE \"/usr/bin/kapseld\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/kapseld\"
-    kapsel_unit \"\${kapsel_unit}\")
-  file(WRITE \"${CMAKE_BINARY_DIR}/packaging/kapseld.service\" \"\${kapsel_unit}\")
+  foreach(unit kapseld.service kapsel-shutdown.service)
+    file(READ \"${KAPSEL_SYSTEMD_SOURCE_DIR}/\${unit}\" kapsel_unit)
+    string(REPLACE \"/usr/bin/kapsel\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/kapsel\"
+      kapsel_unit \"\${kapsel_unit}\")
+    file(WRITE \"${CMAKE_BINARY_DIR}/packaging/\${unit}\" \"\${kapsel_unit}\")
+  endforeach()
 ")
 install(FILES ${CMAKE_BINARY_DIR}/packaging/kapseld.service
+  ${CMAKE_BINARY_DIR}/packaging/kapsel-shutdown.service
   ${KAPSEL_SYSTEMD_SOURCE_DIR}/kapseld.socket DESTINATION lib/systemd/system)
 install(FILES ${KAPSEL_SYSTEMD_SOURCE_DIR}/tmpfiles.d/kapsel.conf DESTINATION lib/tmpfiles.d)
 install(FILES ${KAPSEL_SYSTEMD_SOURCE_DIR}/sysusers.d/kapsel.conf DESTINATION lib/sysusers.d)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs a built tree (deploy/build.sh) under PREFIX (default /usr/local): kapseld and kapselctl
-# in PREFIX/bin, kapsel-shim in PREFIX/libexec/kapsel, the systemd units kapseld.service and
-# kapseld.socket in PREFIX/lib/systemd/system, the tmpfiles.d and sysusers.d snippets in
+# in PREFIX/bin, kapsel-shim in PREFIX/libexec/kapsel, the systemd units kapseld.service,
+# kapseld.socket and kapsel-shutdown.service in PREFIX/lib/systemd/system, the tmpfiles.d and sysusers.d snippets in
 # PREFIX/lib, the bash completion and the man pages in PREFIX/share, and /etc/kapsel/kapseld.json
 # (an existing one is kept). Then creates the kapsel group and the state directories, and, when
 # systemd runs, enables and starts kapseld.socket (kapseld starts on the first client).
@@ -33,6 +33,8 @@ fi
 if [[ -d /run/systemd/system ]]; then
   systemctl daemon-reload
   systemctl enable --now kapseld.socket
+  # Stops the containers at shutdown (systemd/kapsel-shutdown.service); starting it does nothing.
+  systemctl enable --now kapsel-shutdown.service
   # A running daemon moves to the new binary; containers keep running.
   systemctl try-restart kapseld.service
 fi

@@ -22,6 +22,7 @@ bad() { echo "package.sh: $*"; fails=$((fails + 1)); }
 contents=$(dpkg-deb -c "$deb" | awk '{ print $6 }')
 for f in ./usr/bin/kapseld ./usr/bin/kapselctl ./usr/libexec/kapsel/kapsel-shim \
   ./usr/lib/systemd/system/kapseld.service ./usr/lib/systemd/system/kapseld.socket \
+  ./usr/lib/systemd/system/kapsel-shutdown.service \
   ./usr/lib/tmpfiles.d/kapsel.conf ./usr/lib/sysusers.d/kapsel.conf \
   ./usr/share/bash-completion/completions/kapselctl \
   ./usr/share/man/man1/kapselctl.1.gz ./usr/share/man/man8/kapseld.8.gz ./etc/kapsel/kapseld.json; do

@@ -27,11 +27,14 @@ fi
 
 if [[ -d /run/systemd/system ]]; then
   systemctl disable --now kapseld.socket kapseld.service 2>/dev/null || true
+  # Disabled, not stopped: stopping it would stop every container.
+  systemctl disable kapsel-shutdown.service 2>/dev/null || true
 fi
 
 files=(
   bin/kapseld bin/kapselctl libexec/kapsel/kapsel-shim
   lib/systemd/system/kapseld.service lib/systemd/system/kapseld.socket
+  lib/systemd/system/kapsel-shutdown.service
   lib/tmpfiles.d/kapsel.conf lib/sysusers.d/kapsel.conf
   share/bash-completion/completions/kapselctl
   share/man/man1/kapselctl.1.gz share/man/man8/kapseld.8.gz

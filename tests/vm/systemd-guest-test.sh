@@ -121,6 +121,24 @@ else
   fail "a member of the kapsel group is admitted: $out"
 fi
 
+step "shutdown stops the containers"
+expect "kapsel-shutdown.service enabled" enabled "$(systemctl is-enabled kapsel-shutdown.service)"
+expect "kapsel-shutdown.service active" active "$(systemctl is-active kapsel-shutdown.service)"
+stubborn=$(k run -d busybox sh -c 'trap "" TERM; while :; do sleep 1; done')
+# What a shutdown does: it stops this unit (before kapseld, which still serves).
+before=$SECONDS
+check "systemctl stop kapsel-shutdown.service" systemctl stop kapsel-shutdown.service
+echo "the containers were stopped in $((SECONDS - before)) s (SIGKILL after 10 s for one)"
+line=$(k ps -a --format json | grep "$stubborn")
+echo "$line"
+check "the container that ignores SIGTERM is killed after its grace (137)" \
+  grep -q '"ExitCode":137' <<<"$line"
+check "the other container is stopped" bash -c \
+  "kapselctl ps -a --format json | grep '$id' | grep -q '\"State\":\"exited\"'"
+check "systemctl start kapsel-shutdown.service (back for the real shutdown)" \
+  systemctl start kapsel-shutdown.service
+check "kapselctl rm the stubborn container" k rm -f "$stubborn"
+
 # apt-get remove and purge cost about 80 s under TCG (daemon-reload and deb-systemd-helper in
 # the maintainer scripts): only with run-systemd-vm.sh --remove, not in CI's run.
 if [[ -f $X/remove ]]; then
