@@ -39,6 +39,15 @@ start_daemon --cni-config-dir "$conf"
 inspect_field() {
   kctl inspect --type container "$1" | sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n1
 }
+# GET from a fresh container on the CNI network, retried while the server starts.
+fetch_over_cni() {
+  local body=""
+  for _ in $(seq 1 20); do
+    body=$(kctl run --rm --network cni:e2ecni busybox timeout 5 wget -qO- "$1" 2>/dev/null) && break
+    sleep 0.1
+  done
+  echo "$body"
+}
 kctl run -d --name c1 --network cni:e2ecni busybox \
   sh -c 'mkdir -p /www && echo hello-over-cni > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
 ip1=$(inspect_field c1 ipAddress)
@@ -48,11 +57,7 @@ kctl exec c1 ip -4 addr show eth0 | grep -q "inet $ip1/24" || fail "eth0 of c1 l
 [[ -f $ipam/e2ecni/$ip1 ]] || fail "no host-local reservation for $ip1"
 pass "cni:e2ecni gives c1 $ip1/24 on eth0 (host-local reservation in place)"
 
-out=""
-for _ in $(seq 1 20); do
-  out=$(kctl run --rm --network cni:e2ecni busybox timeout 5 wget -qO- "http://$ip1/" 2>/dev/null) && break
-  sleep 0.1
-done
+out=$(fetch_over_cni "http://$ip1/")
 [[ $out == hello-over-cni ]] || fail "container to container over the CNI bridge: '$out'"
 pass "a second cni:e2ecni container fetches http://$ip1/ -> $out"
 
@@ -66,11 +71,7 @@ nsenter --net="$E2E_TMP/run/netns/$id1" ip link del eth0
 kctl start c1 >/dev/null
 ip1=$(inspect_field c1 ipAddress)
 kctl exec c1 ip -4 addr show eth0 | grep -q "inet $ip1/24" || fail "eth0 not back after CHECK failed"
-out=""
-for _ in $(seq 1 20); do
-  out=$(kctl run --rm --network cni:e2ecni busybox timeout 5 wget -qO- "http://$ip1/" 2>/dev/null) && break
-  sleep 0.1
-done
+out=$(fetch_over_cni "http://$ip1/")
 [[ $out == hello-over-cni ]] || fail "c1 unreachable after being attached again: '$out'"
 pass "restart: CHECK passes, the address is kept; with eth0 deleted, CHECK fails and ADD gives $ip1"
 

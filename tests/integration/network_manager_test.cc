@@ -159,6 +159,21 @@ class NetworkManagerTest : public ::testing::Test {
   std::string Id(int n) const {
     return absl::StrFormat("%02d%06x", n, pid_ & 0xffffff) + std::string(56, 'a');
   }
+  // A 10.213.x.0/24 that no host address and not the default network uses, other than `taken`,
+  // searched from an offset of the pid (tests running side by side pick apart).
+  std::string FreeSubnet(int offset, const std::string& taken = "") const {
+    for (int i = 0; i < 200; ++i) {
+      std::string s = absl::StrCat("10.213.", 20 + (pid_ + offset + i) % 200, ".0/24");
+      if (s == options_.default_subnet || s == taken) continue;
+      std::string prefix = absl::StrCat(":", s.substr(0, s.size() - 4));
+      bool used = false;
+      for (const std::string& addr : addresses_before_) {
+        used |= addr.find(prefix) != std::string::npos;
+      }
+      if (!used) return s;
+    }
+    return "";
+  }
   std::vector<std::string> Ids() const {
     std::vector<std::string> out;
     for (int i = 0; i < 10; ++i) out.push_back(Id(i));
@@ -310,17 +325,8 @@ TEST_F(NetworkManagerTest, ReconcileAfterACrashRemovesWhatNoContainerOwns) {
 }
 
 TEST_F(NetworkManagerTest, UserNetworksAreIsolatedAndInternalHasNoRouteOut) {
-  std::string a_subnet, b_subnet;
-  for (int i = 0; i < 200 && b_subnet.empty(); ++i) {
-    std::string s = absl::StrCat("10.213.", 20 + (pid_ + 7 + i) % 200, ".0/24");
-    if (s == options_.default_subnet) continue;
-    std::string prefix = absl::StrCat(":", s.substr(0, s.size() - 4));
-    bool used = false;
-    for (const std::string& addr : addresses_before_)
-      used |= addr.find(prefix) != std::string::npos;
-    if (used) continue;
-    (a_subnet.empty() ? a_subnet : b_subnet) = s;
-  }
+  const std::string a_subnet = FreeSubnet(7);
+  const std::string b_subnet = FreeSubnet(7, a_subnet);
   ASSERT_TRUE(manager_->CreateNetwork("neta", a_subnet, false).ok());
   ASSERT_TRUE(manager_->CreateNetwork("netb", b_subnet, true).ok());
   absl::StatusOr<NetworkAttachment> a = manager_->Prepare(Id(1), "neta", {});
@@ -354,16 +360,7 @@ std::vector<std::string> AddressesIn(const std::string& netns) {
 }
 
 TEST_F(NetworkManagerTest, ConnectAddsAnInterfaceDisconnectRemovesItAndRestartsKeepIt) {
-  std::string subnet;
-  for (int i = 0; i < 200 && subnet.empty(); ++i) {
-    std::string s = absl::StrCat("10.213.", 20 + (pid_ + 11 + i) % 200, ".0/24");
-    if (s == options_.default_subnet) continue;
-    std::string prefix = absl::StrCat(":", s.substr(0, s.size() - 4));
-    bool used = false;
-    for (const std::string& addr : addresses_before_)
-      used |= addr.find(prefix) != std::string::npos;
-    if (!used) subnet = s;
-  }
+  const std::string subnet = FreeSubnet(11);
   ASSERT_TRUE(manager_->CreateNetwork("netc", subnet, false).ok());
   absl::StatusOr<NetworkAttachment> a = manager_->Prepare(Id(1), "", {});
   ASSERT_TRUE(a.ok()) << a.status();
