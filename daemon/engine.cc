@@ -343,6 +343,11 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   event.attributes = {{"name", rec.name}, {"image", rec.image_ref}};
   if (auto s = CommitEvents([&] { return containers_.Insert(rec); }, {event}); !s.ok()) return s;
   std::move(cleanup).Cancel();
+  {
+    // Known here: its first start need not read it back from config.json.
+    absl::MutexLock cgroup_lock(&cgroup_mu_);
+    cgroup_of_[rec.id] = absl::StrCat(options_.cgroup_parent, "/", rec.id);
+  }
   // Its name in the /etc/hosts of the other containers on its user network.
   if (net->mode == "network") RefreshPeerHosts(rec.id);
   spdlog::info("created container {} ({}) from {}", rec.id.substr(0, 12), rec.name, rec.image_ref);
@@ -432,9 +437,11 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
     if (!whole) {
       if (auto s = WriteEtcFiles(dir, spec, rec.id, *net); !s.ok()) return s;
     }
-    // The names of its peers on user networks may have changed while it was stopped (a reboot
-    // gives new addresses); so may its own address in theirs.
-    if (net->mode == "network" || !net->connected.empty()) RefreshPeerHosts(rec.id);
+    // Its namespace was made again (after a reboot): its addresses, and so its peers' /etc/hosts
+    // and its own, may have changed. (Renames and removals meanwhile rewrote them already.)
+    if (net->fresh && (net->mode == "network" || !net->connected.empty())) {
+      RefreshPeerHosts(rec.id);
+    }
   }
   const std::string shim_dir = ShimDir(rec.id);
   if (auto s = store::MkdirAll(shim_dir, 0700); !s.ok()) return s;

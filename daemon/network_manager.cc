@@ -290,6 +290,7 @@ absl::StatusOr<NetworkAttachment> NetworkManager::Prepare(const std::string& con
   }
   std::move(rollback).Cancel();
   reservations_[container_id] = std::move(held);
+  out.fresh = true;
   return out;
 }
 
@@ -325,8 +326,7 @@ absl::StatusOr<NetworkAttachment> NetworkManager::PrepareCniLocked(const std::st
       out.gateway = cached->gateway;
       return out;
     }
-    if (!cached.ok() && !absl::IsNotFound(cached.status()) &&
-        !absl::IsDataLoss(cached.status())) {
+    if (!cached.ok() && !absl::IsNotFound(cached.status()) && !absl::IsDataLoss(cached.status())) {
       return cached.status();
     }
   }

@@ -69,6 +69,9 @@ struct NetworkAttachment {
   std::string gateway;                      // empty on an internal network (no route out)
   std::vector<network::PortMapping> ports;  // host ports filled in
   std::vector<ConnectedNetwork> connected;  // Connect, in the order of the interfaces
+  // Prepare made the bridge attachment now (at create, or after a reboot took the namespace):
+  // addresses may be new. False when it reported what was there already.
+  bool fresh = false;
 };
 
 class NetworkManager {

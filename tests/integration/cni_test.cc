@@ -25,9 +25,12 @@
 #include "gtest/gtest.h"
 #include "runtime/network/netlink.h"
 #include "runtime/network/netns.h"
+#include "tests/integration/mountinfo.h"
 
 namespace kapsel::network {
 namespace {
+
+using ::kapsel::test_support::MountsUnder;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -44,16 +47,6 @@ std::string ReadLine(const std::string& path) {
   std::string line;
   std::getline(in, line);
   return line;
-}
-
-std::vector<std::string> MountsUnder(const std::string& dir) {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() > 4 && fields[4].rfind(dir, 0) == 0) out.push_back(fields[4]);
-  }
-  return out;
 }
 
 // Links and addresses inside the namespace at `netns`, as "name" and "link:address/prefix".

@@ -27,9 +27,12 @@
 #include "runtime/network/netns.h"
 #include "runtime/network/nft.h"
 #include "runtime/network/port_reservation.h"
+#include "tests/integration/mountinfo.h"
 
 namespace kapsel::network {
 namespace {
+
+using ::kapsel::test_support::MountsUnder;
 
 using linux::UniqueFd;
 using ::testing::ElementsAre;
@@ -43,16 +46,6 @@ struct HostSnapshot {
 
   friend bool operator==(const HostSnapshot&, const HostSnapshot&) = default;
 };
-
-std::vector<std::string> MountsUnder(const std::string& dir) {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() > 4 && fields[4].rfind(dir, 0) == 0) out.push_back(fields[4]);
-  }
-  return out;
-}
 
 absl::StatusOr<HostSnapshot> Snapshot(const std::string& netns_dir) {
   HostSnapshot s;
