@@ -495,6 +495,7 @@ absl::StatusOr<kapsel::v1::ContainerSpec> BuildContainerSpec(const ContainerOpti
     return absl::InvalidArgumentError("invalid network \"cni:\": missing CNI network name");
   }
   spec.set_network_mode(options.network);
+  spec.set_userns(options.userns);
   // -p is checked by the daemon, which owns the grammar (runtime/network/port_spec.h).
   for (const std::string& p : options.publish) spec.add_publish(p);
   spec.set_publish_all(options.publish_all);

@@ -108,6 +108,7 @@ struct ContainerOptions : ResourceFlags {
   std::string entrypoint;
   std::string network;
   std::vector<std::string> extra_hosts;  // --add-host NAME:IP, checked by the daemon
+  std::string userns;                    // --userns host|remap|remap:USER[:GROUP]
   std::vector<std::string> publish;      // -p, unparsed
   bool publish_all = false;              // -P
   std::vector<std::string> volumes;      // -v, unparsed

@@ -125,10 +125,14 @@ absl::StatusOr<std::vector<std::string>> AnonymousVolumePaths(const nlohmann::js
 }
 
 absl::Status AddAnonymousVolumes(const std::vector<std::string>& paths, const std::string& rootfs,
-                                 const std::string& dir, v1::ContainerSpec* request) {
+                                 const std::string& dir, v1::ContainerSpec* request, uid_t root_uid,
+                                 gid_t root_gid) {
   if (paths.empty()) return absl::OkStatus();
   const std::string volumes = absl::StrCat(dir, "/volumes");
   if (mkdir(volumes.c_str(), 0700) != 0 && errno != EEXIST) return Errno("mkdir " + volumes);
+  if (root_gid != 0 && (chown(volumes.c_str(), 0, root_gid) != 0 || chmod(volumes.c_str(), 0710))) {
+    return Errno("chown " + volumes);
+  }
   UniqueFd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return Errno("open " + rootfs);
   for (size_t i = 0; i < paths.size(); ++i) {
@@ -153,6 +157,8 @@ absl::Status AddAnonymousVolumes(const std::vector<std::string>& paths, const st
       const std::string where = absl::StrCat("volume ", path);
       if (auto s = CopyTree(from.get(), to.get(), where, 0); !s.ok()) return s;
       if (auto s = CopyAttributes(to.get(), st, where); !s.ok()) return s;
+    } else if (root_uid != 0 && fchown(to.get(), root_uid, root_gid) != 0) {
+      return Errno("chown " + host);
     }
     v1::MountSpec* mount = request->add_mounts();
     mount->set_host_path(host);

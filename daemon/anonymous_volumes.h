@@ -22,8 +22,10 @@ absl::StatusOr<std::vector<std::string>> AnonymousVolumePaths(const nlohmann::js
 // For each path: makes `dir`/volumes/N, copies the rootfs' content at the path into it (owners,
 // modes, symlinks and fifos kept; device nodes and sockets left out; nothing followed out of the
 // rootfs), and adds its bind mount to `request`. A path that is a file in the image is
-// InvalidArgument.
+// InvalidArgument. For a remapped container, `root_uid`:`root_gid` (its root on the host) owns
+// a volume the image has nothing for, and may search `dir`/volumes.
 absl::Status AddAnonymousVolumes(const std::vector<std::string>& paths, const std::string& rootfs,
-                                 const std::string& dir, v1::ContainerSpec* request);
+                                 const std::string& dir, v1::ContainerSpec* request,
+                                 uid_t root_uid = 0, gid_t root_gid = 0);
 
 }  // namespace kapsel::daemon

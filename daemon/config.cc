@@ -349,10 +349,8 @@ absl::StatusOr<DaemonSettings> ResolveSettings(const v1::DaemonConfig& c) {
       return FieldError("userns_remap",
                         absl::StrCat("\"", remap, "\" is not \"default\" or USER[:GROUP]"));
     }
-    // Refused rather than ignored: containers would run without the isolation asked for.
-    return FieldError("userns_remap",
-                      "user namespace remapping is not implemented in this kapseld yet; remove "
-                      "the field to run containers without it");
+    // Its ranges are read from /etc/subuid and /etc/subgid when kapseld starts.
+    out.userns_remap = remap;
   }
 
   for (int i = 0; i < c.insecure_registries_size(); ++i) {
@@ -415,6 +413,7 @@ v1::DaemonConfig Normalize(const v1::DaemonConfig& config) {
   n.set_bridge_subnet(settings->bridge_subnet);
   n.set_ip_forward(settings->ip_forward);
   n.set_cgroup_parent(settings->cgroup_parent);
+  n.set_userns_remap(settings->userns_remap);
   n.set_cni_config_dir(settings->cni_config_dir);
   n.clear_cni_plugin_dirs();
   for (const std::string& d : settings->cni_plugin_dirs) n.add_cni_plugin_dirs(d);

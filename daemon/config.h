@@ -59,6 +59,9 @@ struct DaemonSettings {
   std::string init_path;  // --init's PID 1
   // The containers' cgroups are <cgroup_parent>/<id> in each hierarchy.
   std::string cgroup_parent = kDefaultCgroupParent;
+  // USER[:GROUP] or "default": new containers run in a user namespace mapped to that user's
+  // subordinate ranges (daemon/userns_remap.h); empty: no remapping.
+  std::string userns_remap;
   std::string cni_config_dir = "/etc/cni/net.d";
   std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
 };

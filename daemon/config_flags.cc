@@ -49,6 +49,10 @@ void AddConfigFlags(CLI::App* app, v1::DaemonConfig* o) {
       "turn on net.ipv4.ip_forward when a container needs a route out (default on)");
   StringFlag(app, "--cgroup-parent", "cgroup below which new containers live (default kapsel)",
              [o](const std::string& v) { o->set_cgroup_parent(v); });
+  StringFlag(app, "--userns-remap",
+             "run new containers in a user namespace mapped to USER[:GROUP]'s ranges in "
+             "/etc/subuid and /etc/subgid (\"default\": the user kapsel)",
+             [o](const std::string& v) { o->set_userns_remap(v); });
   app->add_option_function<std::vector<std::string>>(
       "--default-ulimit",
       [o](const std::vector<std::string>& values) {

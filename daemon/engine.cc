@@ -34,6 +34,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/linux/syscalls.h"
+#include "runtime/linux/userns.h"
 #include "spdlog/spdlog.h"
 #include "store/fs_util.h"
 #include "store/overlay.h"
@@ -266,6 +267,8 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
     return absl::InvalidArgumentError(
         absl::StrCat("no command specified: image ", spec.image(), " has no Cmd or Entrypoint"));
   }
+  auto remap = ResolveUserns(&spec);
+  if (!remap.ok()) return remap.status();
   auto id = RandomId();
   if (!id.ok()) return id.status();
   if (name.empty()) name = GenerateName(*id);
@@ -290,13 +293,36 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
     (void)network_->Release(*id);
     (void)store::UnmountOverlay(dir);
     (void)store::RemoveTree(dir);
+    (void)linux::UnbindNamespace(UsernsPath(*id));
   };
-  auto net =
-      network_->Prepare(*id, spec.network_mode(), {spec.publish().begin(), spec.publish().end()});
+  linux::UniqueFd userns;
+  store::OverlayIdmap idmap;
+  if (remap->has_value()) {
+    const UsernsRemap& r = **remap;
+    // The container's root reaches its rootfs and /etc files through the directory (group
+    // search only: config.json and the log stay root's).
+    if (chown(dir.c_str(), 0, r.root_gid()) != 0 || chmod(dir.c_str(), 0710) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("chown ", dir));
+    }
+    auto fd =
+        OpenUserns(*id, runtime::MappingText(r.uid_mappings), runtime::MappingText(r.gid_mappings));
+    if (!fd.ok()) return fd.status();
+    userns = *std::move(fd);
+    idmap = {userns.get(), r.root_uid(), r.root_gid()};
+  }
+  auto net = network_->Prepare(*id, spec.network_mode(),
+                               {spec.publish().begin(), spec.publish().end()}, userns.get());
   if (!net.ok()) return net.status();
-  if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
+  if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image), userns ? &idmap : nullptr);
+      !s.ok()) {
+    return s;
+  }
   const std::string rootfs = store::OverlayPathsFor(dir).rootfs;
-  if (auto s = AddAnonymousVolumes(*anonymous_volumes, rootfs, dir, &spec); !s.ok()) return s;
+  if (auto s = AddAnonymousVolumes(*anonymous_volumes, rootfs, dir, &spec, idmap.root_uid,
+                                   idmap.root_gid);
+      !s.ok()) {
+    return s;
+  }
 
   SpecInputs in;
   in.id = *id;
@@ -314,6 +340,11 @@ absl::StatusOr<ContainerRecord> Engine::Create(const v1::ContainerSpec& request)
   in.rlimits = *rlimits;
   if (spec.init()) in.init_path = options_.init_path;
   in.cgroup_parent = options_.cgroup_parent;
+  if (remap->has_value()) {
+    in.userns_path = UsernsPath(*id);
+    in.uid_mappings = (*remap)->uid_mappings;
+    in.gid_mappings = (*remap)->gid_mappings;
+  }
   auto oci = BuildOciSpec(in);
   if (!oci.ok()) return oci.status();
   if (auto s = files::WriteFileAtomic(dir + "/config.json", oci->dump(2), 0600, /*durable=*/true);
@@ -409,10 +440,16 @@ absl::Status Engine::StartLocked(ContainerRecord rec, int attach_fd) {
 
 absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
   const std::string dir = ContainerDir(rec.id);
+  const v1::ContainerSpec spec = SpecOf(rec);  // parsed from its JSON once per start
   // The rootfs was mounted at create; only after a reboot (or an unmount) is it mounted again.
   auto mounted = store::IsMountPoint(store::OverlayPathsFor(dir).rootfs);
   if (!mounted.ok()) return mounted.status();
-  if (!*mounted) {
+  linux::UniqueFd userns;
+  if (absl::StartsWith(spec.userns(), "remap:")) {
+    auto fd = PrepareRemappedStart(rec, !*mounted);
+    if (!fd.ok()) return fd.status();
+    userns = *std::move(fd);
+  } else if (!*mounted) {
     auto image = images_->Resolve(rec.image_id);
     if (!image.ok()) return image.status();
     if (auto s = store::MountOverlay(dir, images_->LowerDirs(*image)); !s.ok()) return s;
@@ -420,11 +457,10 @@ absl::Status Engine::LaunchLocked(ContainerRecord rec, int attach_fd) {
 
   // Mounts added while it ran (AddMount) come back with it (engine_mounts.cc).
   if (auto s = ApplyAddedMountsToConfig(rec.id); !s.ok()) return s;
-  const v1::ContainerSpec spec = SpecOf(rec);  // parsed from its JSON once per start
   // The namespace lives under the exec root (a tmpfs): after a reboot it is made again.
   {
     auto net = network_->Prepare(rec.id, spec.network_mode(),
-                                 {spec.publish().begin(), spec.publish().end()});
+                                 {spec.publish().begin(), spec.publish().end()}, userns.get());
     if (!net.ok()) return net.status();
     // The /etc files were written without fsync at create: after a power loss one may be gone or
     // empty, and the bind mounts of config.json need all three.
@@ -901,6 +937,7 @@ absl::Status Engine::CleanupFilesystem(const std::string& id) {
     absl::MutexLock lock(&cgroup_mu_);
     cgroup_of_.erase(id);
   }
+  result.Update(linux::UnbindNamespace(UsernsPath(id)));
   if (network_) {
     std::vector<std::string> user_networks = UserNetworksOf(id);
     result.Update(network_->Release(id));

@@ -26,6 +26,7 @@
 #include "daemon/network_manager.h"
 #include "daemon/oci_spec_builder.h"
 #include "daemon/supervisor.h"
+#include "daemon/userns_remap.h"
 #include "kapsel/v1/containers.pb.h"
 #include "runtime/cgroups/manager.h"
 #include "runtime/linux/unique_fd.h"
@@ -53,6 +54,12 @@ struct EngineOptions {
   // New containers' cgroups are <cgroup_parent>/<id> (kapseld's cgroup_parent); a container
   // keeps the one it was created with (its config.json's cgroupsPath).
   std::string cgroup_parent = "kapsel";
+  // kapseld's userns_remap (USER[:GROUP] or "default"): new containers run remapped unless their
+  // request says --userns host. Empty: not remapped unless the request asks. The ranges are read
+  // from these files at each create.
+  std::string userns_remap;
+  std::string subuid_path = "/etc/subuid";
+  std::string subgid_path = "/etc/subgid";
   // Called after each attempt to start a container that was not already running (kapseld's
   // metrics: start latency and failures), on the thread that started it, with the container's
   // lock held: must be quick and must not call the engine.
@@ -230,6 +237,22 @@ class Engine {
   void RefreshPeerHosts(const std::string& id);
   // Rewrites the /etc/hosts of every member of network `name` whose content changed.
   void RewriteNetworkHosts(const std::string& name);
+  // User namespaces of remapped containers (engine_userns.cc). Each is made by the daemon and
+  // bind-mounted at UsernsPath under the exec root; it owns the container's network namespace,
+  // maps its idmapped image layers, and the container's process joins it.
+  std::string UsernsPath(const std::string& id) const;
+  // The request's --userns, resolved and recorded in `spec` as "host" or "remap:USER:GROUP";
+  // nullopt for "host". Refuses what a user namespace excludes (--privileged, --network host or
+  // container:). Makes nothing.
+  absl::StatusOr<std::optional<UsernsRemap>> ResolveUserns(v1::ContainerSpec* spec) const;
+  // The user namespace of container `id`, opened; made from `uid_map`/`gid_map` (MappingText)
+  // and bind-mounted when missing.
+  absl::StatusOr<linux::UniqueFd> OpenUserns(const std::string& id, const std::string& uid_map,
+                                             const std::string& gid_map);
+  // At start: the namespace of a remapped container, made again with the maps of its
+  // config.json when a reboot took it, and its rootfs mounted again (idmapped) when needed.
+  absl::StatusOr<linux::UniqueFd> PrepareRemappedStart(const store::ContainerRecord& rec,
+                                                       bool mount_rootfs);
   absl::Status LaunchLocked(store::ContainerRecord rec, int attach_fd);
   absl::Status RemoveLocked(store::ContainerRecord rec, bool force);
   absl::Status KillLocked(const store::ContainerRecord& rec, int signal);

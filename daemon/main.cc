@@ -29,6 +29,7 @@
 #include "daemon/services/networks_service.h"
 #include "daemon/services/system_service.h"
 #include "daemon/systemd.h"
+#include "daemon/userns_remap.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/resource_quota.h"
 #include "spdlog/spdlog.h"
@@ -199,6 +200,17 @@ int main(int argc, char** argv) {
   engine_options.default_rlimits = settings->default_ulimits;
   engine_options.init_path = settings->init_path;
   engine_options.cgroup_parent = settings->cgroup_parent;
+  if (!settings->userns_remap.empty()) {
+    // Checked now, so that a missing range is a failed start and not a failed first create.
+    auto remap = kapsel::daemon::ResolveUsernsRemap(settings->userns_remap);
+    if (!remap.ok()) {
+      spdlog::error("userns_remap: {}", std::string(remap.status().message()));
+      return 1;
+    }
+    spdlog::info("containers run remapped to {}:{} (uids from {}, gids from {})", remap->user,
+                 remap->group, remap->root_uid(), remap->root_gid());
+    engine_options.userns_remap = settings->userns_remap;
+  }
   engine_options.network.cni_config_dir = settings->cni_config_dir;
   engine_options.network.cni_plugin_dirs = settings->cni_plugin_dirs;
   engine_options.start_observer = [&metrics](absl::Duration elapsed, const absl::Status& result) {

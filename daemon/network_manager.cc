@@ -171,7 +171,8 @@ absl::Status NetworkManager::CheckHostOverlap(const std::string& subnet_text) {
 
 absl::StatusOr<NetworkAttachment> NetworkManager::Prepare(const std::string& container_id,
                                                           const std::string& mode,
-                                                          const std::vector<std::string>& publish) {
+                                                          const std::vector<std::string>& publish,
+                                                          int user_ns_fd) {
   NetworkAttachment out;
   for (const std::string& spec : publish) {
     absl::StatusOr<PortMapping> m = network::ParsePortSpec(spec);
@@ -208,11 +209,12 @@ absl::StatusOr<NetworkAttachment> NetworkManager::Prepare(const std::string& con
   absl::MutexLock lock(&mu_);
   out.netns_path = NetnsPath(container_id);
   bool prepared = network::IsNetnsMount(out.netns_path);
-  if (absl::StartsWith(mode, "cni:")) return PrepareCniLocked(container_id, mode, prepared);
+  if (absl::StartsWith(mode, "cni:"))
+    return PrepareCniLocked(container_id, mode, prepared, user_ns_fd);
   if (mode == "none") {
     out.mode = "none";
     if (prepared) return out;
-    absl::Status s = network::CreateNetns(out.netns_path);
+    absl::Status s = network::CreateNetns(out.netns_path, user_ns_fd);
     if (!s.ok()) return s;
     return out;
   }
@@ -271,7 +273,7 @@ absl::StatusOr<NetworkAttachment> NetworkManager::Prepare(const std::string& con
     records.push_back(ToRecord(container_id, out.network, m));
   }
   if (absl::Status s = repo_.AddPorts(records); !s.ok()) return s;
-  if (absl::Status s = network::CreateNetns(out.netns_path); !s.ok()) return s;
+  if (absl::Status s = network::CreateNetns(out.netns_path, user_ns_fd); !s.ok()) return s;
   if (absl::Status s = AttachBridge(container_id, *net, out.address, out.netns_path); !s.ok()) {
     return Annotate(s, absl::StrCat("network \"", out.network, "\""));
   }
@@ -305,7 +307,7 @@ network::CniOptions NetworkManager::CniOptionsOf() const {
 
 absl::StatusOr<NetworkAttachment> NetworkManager::PrepareCniLocked(const std::string& container_id,
                                                                    const std::string& mode,
-                                                                   bool prepared) {
+                                                                   bool prepared, int user_ns_fd) {
   NetworkAttachment out;
   out.mode = "cni";
   out.network = CniNetworkOf(mode);
@@ -337,7 +339,7 @@ absl::StatusOr<NetworkAttachment> NetworkManager::PrepareCniLocked(const std::st
     return list.status();
   }
   if (absl::Status s = ReleaseLocked(container_id); !s.ok()) return s;
-  if (absl::Status s = network::CreateNetns(out.netns_path); !s.ok()) return s;
+  if (absl::Status s = network::CreateNetns(out.netns_path, user_ns_fd); !s.ok()) return s;
   absl::StatusOr<network::CniResult> added =
       network::CniAdd(cni, out.network, container_id, out.netns_path, "eth0");
   if (!added.ok()) {

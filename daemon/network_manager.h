@@ -90,9 +90,12 @@ class NetworkManager {
   // then ignored).
   // InvalidArgument for a malformed -p, NotFound for an unknown network, FailedPrecondition for a
   // taken host port.
+  // `user_ns_fd`: a remapped container's user namespace, which then owns the network namespace
+  // made here (-1: the host's).
   absl::StatusOr<NetworkAttachment> Prepare(const std::string& container_id,
                                             const std::string& mode,
-                                            const std::vector<std::string>& publish);
+                                            const std::vector<std::string>& publish,
+                                            int user_ns_fd = -1);
 
   // What Prepare gave the container, from SQLite alone (inspect, ps). Changes nothing.
   absl::StatusOr<NetworkAttachment> Describe(const std::string& container_id,
@@ -151,7 +154,8 @@ class NetworkManager {
   // --network cni:NAME: a namespace, then the list's plugins (ADD) with eth0; the result is
   // cached (runtime/network/cni.h) for Describe and for the DEL of Release.
   absl::StatusOr<NetworkAttachment> PrepareCniLocked(const std::string& container_id,
-                                                     const std::string& mode, bool prepared)
+                                                     const std::string& mode, bool prepared,
+                                                     int user_ns_fd)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   network::CniOptions CniOptionsOf() const;
   // (network, container id) of every cached CNI attachment.

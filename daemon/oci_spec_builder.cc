@@ -493,6 +493,9 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
     if (!in.netns_path.empty()) network["path"] = in.netns_path;
     namespaces.push_back(std::move(network));
   }
+  if (!in.userns_path.empty()) {
+    namespaces.push_back({{"type", "user"}, {"path", in.userns_path}});
+  }
 
   absl::StatusOr<json> limits = ResourceLimitsJson(req.resources());
   if (!limits.ok()) return limits.status();
@@ -549,6 +552,17 @@ absl::StatusOr<json> BuildOciSpec(const SpecInputs& in) {
     linux_obj["devices"] = devices;
   }
   if (!seccomp->is_null()) linux_obj["seccomp"] = *seccomp;
+  if (!in.userns_path.empty()) {
+    auto maps = [](const std::vector<runtime::IdMapping>& from) {
+      json out = json::array();
+      for (const runtime::IdMapping& m : from) {
+        out.push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
+      }
+      return out;
+    };
+    linux_obj["uidMappings"] = maps(in.uid_mappings);
+    linux_obj["gidMappings"] = maps(in.gid_mappings);
+  }
 
   json annotations = json::object();
   for (const auto& [k, v] : req.labels()) annotations[k] = v;

@@ -12,6 +12,7 @@
 #include "daemon/ulimits.h"
 #include "kapsel/v1/containers.pb.h"
 #include "nlohmann/json.hpp"
+#include "runtime/spec.h"
 
 namespace kapsel::daemon {
 
@@ -41,6 +42,11 @@ struct SpecInputs {
   std::string init_path;
   // The cgroup is <cgroup_parent>/<id>.
   std::string cgroup_parent = "kapsel";
+  // A remapped container (--userns): the user namespace the engine made for it, bind-mounted
+  // at this path and joined by path, and its maps (recorded, to make it again after a reboot).
+  std::string userns_path;
+  std::vector<runtime::IdMapping> uid_mappings;
+  std::vector<runtime::IdMapping> gid_mappings;
 };
 
 // The container's /etc/hosts and /etc/resolv.conf contents. The hostname maps to the container's

@@ -376,13 +376,19 @@ void RunChild(const ChildPlan& plan) {
     close(plan.sync_fd);
   }
 
+  // Before the ids change: as the root of a user namespace we would no longer own our /proc files
+  // (the child is not dumpable, so they stay the host root's).
+  if (!plan.oom_score_adj.empty()) {
+    WriteAll(plan, ChildStep::kOomScoreAdj, -1, "/proc/self/oom_score_adj",
+             plan.oom_score_adj.c_str());
+  }
   for (size_t i = 0; i < plan.setns_fds.size(); ++i) {
     if (setns(plan.setns_fds[i], plan.setns_types[i]) != 0)
       Fail(plan, ChildStep::kSetns, static_cast<int>(i), errno);
     close(plan.setns_fds[i]);
   }
-  if (plan.new_user_ns) {
-    // The maps are written; become root of the new user namespace before anything else.
+  if (plan.become_userns_root) {
+    // The maps are written; become root of the user namespace before anything else.
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
       Fail(plan, ChildStep::kSetUserIds, -1, errno);
   }
@@ -397,11 +403,6 @@ void RunChild(const ChildPlan& plan) {
   // A terminal needs a session of its own to be its controlling terminal (credentials(7)).
   if (plan.terminal && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) != 0)) {
     Fail(plan, ChildStep::kTerminal, -1, errno);
-  }
-
-  if (!plan.oom_score_adj.empty()) {
-    WriteAll(plan, ChildStep::kOomScoreAdj, -1, "/proc/self/oom_score_adj",
-             plan.oom_score_adj.c_str());
   }
 
   if (plan.new_mount_ns) {

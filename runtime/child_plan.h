@@ -104,6 +104,9 @@ struct ChildPlan {
   std::vector<int> setns_fds;
   std::vector<int> setns_types;
   bool new_user_ns = false;
+  // The process starts in a user namespace it was made in or joined (not an exec): it becomes
+  // that namespace's root before anything else.
+  bool become_userns_root = false;
   bool new_cgroup_ns = false;
   bool new_mount_ns = false;
 

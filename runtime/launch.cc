@@ -186,13 +186,6 @@ absl::Status ChildErrorToStatus(const ChildError& e, const ChildPlan& plan, cons
   return s;
 }
 
-std::string MappingText(const std::vector<IdMapping>& maps) {
-  std::string out;
-  for (const auto& m : maps)
-    absl::StrAppend(&out, m.container_id, " ", m.host_id, " ", m.size, "\n");
-  return out;
-}
-
 }  // namespace
 
 const char* ChildStepName(ChildStep step) {
@@ -436,6 +429,56 @@ int ExecErrno(const absl::Status& status) {
   return err;
 }
 
+namespace {
+
+// Makes the container's process inside the user namespace `user_ns_fd`, with the namespaces in
+// `clone_flags` owned by it. setns(CLONE_NEWUSER) needs a single-threaded caller and would take
+// our own privileges away, so a short-lived helper joins it and clones the process with
+// CLONE_PARENT: the process is our child, as with a plain clone3. The helper reports the pid, or
+// the errno of the step that failed as a negative number.
+absl::StatusOr<pid_t> CloneInUserNamespace(int user_ns_fd, uint64_t clone_flags,
+                                           const ChildPlan& plan) {
+  int report_pipe[2];
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+  linux::UniqueFd report_read(report_pipe[0]), report_write(report_pipe[1]);
+  struct clone_args helper_args = {};
+  helper_args.exit_signal = SIGCHLD;
+  long helper = linux::RawClone3(&helper_args);
+  if (helper < 0) return absl::ErrnoToStatus(errno, "clone3 (user namespace helper)");
+  if (helper == 0) {
+    long answer;
+    if (setns(user_ns_fd, CLONE_NEWUSER) != 0) {
+      answer = -errno;
+    } else {
+      struct clone_args args = {};
+      // clone3 wants no exit_signal with CLONE_PARENT: the process gets ours (SIGCHLD).
+      args.flags = clone_flags | CLONE_PARENT;
+      answer = linux::RawClone3(&args);
+      if (answer == 0) RunChild(plan);  // never returns
+      if (answer < 0) answer = -errno;
+    }
+    ssize_t unused = write(report_write.get(), &answer, sizeof(answer));
+    (void)unused;
+    _exit(0);
+  }
+  report_write.Close();
+  long answer = 0;
+  ssize_t n;
+  do {
+    n = read(report_read.get(), &answer, sizeof(answer));
+  } while (n < 0 && errno == EINTR);
+  while (waitpid(static_cast<pid_t>(helper), nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof(answer)) return absl::InternalError("the user namespace helper died");
+  if (answer < 0) {
+    return absl::ErrnoToStatus(static_cast<int>(-answer),
+                               "linux.namespaces: clone3 in the joined user namespace");
+  }
+  return static_cast<pid_t>(answer);
+}
+
+}  // namespace
+
 absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& options) {
   auto plan_or = BuildPlan(spec, options);
   if (!plan_or.ok()) return plan_or.status();
@@ -444,6 +487,7 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
   // Namespaces to join are opened here, while paths still mean the host's view.
   std::vector<linux::UniqueFd> ns_fds;
   linux::UniqueFd join_pid_ns;
+  linux::UniqueFd join_user_ns;
   uint64_t clone_flags = 0;
   for (const auto& ns : spec.namespaces) {
     if (ns.path.empty()) {
@@ -458,16 +502,23 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
       join_pid_ns = std::move(fd);
       continue;
     }
-    // The user namespace is joined first, so that the others are joined with its privileges.
     if (ns.type == NamespaceType::kUser) {
-      plan.setns_fds.insert(plan.setns_fds.begin(), fd.get());
-      plan.setns_types.insert(plan.setns_types.begin(), CloneFlagFor(ns.type));
-    } else {
-      plan.setns_fds.push_back(fd.get());
-      plan.setns_types.push_back(CloneFlagFor(ns.type));
+      join_user_ns = std::move(fd);
+      continue;
     }
+    plan.setns_fds.push_back(fd.get());
+    plan.setns_types.push_back(CloneFlagFor(ns.type));
     ns_fds.push_back(std::move(fd));
   }
+  // A joined user namespace comes first, so that the others are joined with its privileges. When
+  // namespaces are also made, they must belong to it: a helper joins it and makes the process
+  // (CloneInUserNamespace). Only a lone join (an exec) is done by the child itself.
+  if (join_user_ns && clone_flags == 0) {
+    plan.setns_fds.insert(plan.setns_fds.begin(), join_user_ns.get());
+    plan.setns_types.insert(plan.setns_types.begin(), CLONE_NEWUSER);
+    ns_fds.push_back(std::move(join_user_ns));
+  }
+  plan.become_userns_root = plan.new_user_ns || static_cast<bool>(join_user_ns);
 
   LaunchedProcess result;
   if (options.cgroups != nullptr) {
@@ -501,19 +552,35 @@ absl::StatusOr<LaunchedProcess> Launch(const Spec& spec, const LaunchOptions& op
   absl::Cleanup restore_pid_ns = [&] {
     if (own_pid_ns) (void)setns(own_pid_ns.get(), CLONE_NEWPID);
   };
-  int pidfd = -1;
-  struct clone_args args = {};
-  args.flags = clone_flags | CLONE_PIDFD;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  long pid = linux::RawClone3(&args);
-  if (pid < 0) return absl::ErrnoToStatus(errno, "clone3");
-  if (pid == 0) {
-    RunChild(plan);  // never returns
+  if (join_user_ns) {
+    auto pid = CloneInUserNamespace(join_user_ns.get(), clone_flags, plan);
+    std::move(restore_pid_ns).Invoke();
+    if (!pid.ok()) return pid.status();
+    result.pid = *pid;
+    // We are its parent (CLONE_PARENT) and have not reaped it: the pid cannot be reused.
+    auto pidfd = linux::PidfdOpen(*pid);
+    if (!pidfd.ok()) {
+      kill(*pid, SIGKILL);
+      while (waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      return pidfd.status();
+    }
+    result.pidfd = *std::move(pidfd);
+  } else {
+    int pidfd = -1;
+    struct clone_args args = {};
+    args.flags = clone_flags | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    long pid = linux::RawClone3(&args);
+    if (pid < 0) return absl::ErrnoToStatus(errno, "clone3");
+    if (pid == 0) {
+      RunChild(plan);  // never returns
+    }
+    std::move(restore_pid_ns).Invoke();
+    result.pid = static_cast<pid_t>(pid);
+    result.pidfd.Reset(pidfd);
   }
-  std::move(restore_pid_ns).Invoke();
-  result.pid = static_cast<pid_t>(pid);
-  result.pidfd.Reset(pidfd);
   sync_read.Close();
   error_write.Close();
 

@@ -546,4 +546,11 @@ absl::StatusOr<Resources> ParseLinuxResources(const std::string& json_text) {
   return r;
 }
 
+std::string MappingText(const std::vector<IdMapping>& maps) {
+  std::string out;
+  for (const auto& m : maps)
+    absl::StrAppend(&out, m.container_id, " ", m.host_id, " ", m.size, "\n");
+  return out;
+}
+
 }  // namespace kapsel::runtime

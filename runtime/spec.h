@@ -70,6 +70,10 @@ struct IdMapping {
   uint32_t size = 0;
 };
 
+// The text of a uid_map or gid_map file for `maps` (user_namespaces(7)): one
+// "inside outside count" line each.
+std::string MappingText(const std::vector<IdMapping>& maps);
+
 struct Device {
   std::string path;  // absolute, inside the container
   char type = 'c';   // c, b, u or p

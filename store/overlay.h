@@ -19,15 +19,28 @@ struct OverlayPaths {
 
 OverlayPaths OverlayPathsFor(const std::string& container_dir);
 
+// The user namespace of a remapped container: its image layers are mounted idmapped through it,
+// so that their root-owned files belong to the container's root; the layers on disk are shared
+// with every other container, unchanged. The upper layer is the container's own: its top
+// directory is owned by the mapped root (host ids `root_uid`:`root_gid`), and what the container
+// writes there is stored with the host ids it maps to.
+struct OverlayIdmap {
+  int user_ns_fd = -1;
+  unsigned root_uid = 0;
+  unsigned root_gid = 0;
+};
+
 // Creates upper/, work/ and rootfs/ as needed and mounts overlayfs at rootfs/ with `lowerdirs`
 // (TOP layer first, as ImageStore::LowerDirs returns them). OK if rootfs/ is already a mount
 // point. InvalidArgument for no lowerdir or a path overlayfs cannot take (',' or ':' in it, or
-// options longer than a page).
+// options longer than a page). With `idmap`, the layers are idmapped mounts (Linux 5.19) made
+// under <container_dir>/idmap and detached again once the overlay holds them.
 absl::Status MountOverlay(const std::string& container_dir,
-                          const std::vector<std::string>& lowerdirs);
+                          const std::vector<std::string>& lowerdirs,
+                          const OverlayIdmap* idmap = nullptr);
 
-// Detaches the mount at rootfs/ (MNT_DETACH). OK if nothing is mounted there or the directory
-// is gone, so cleanup can call it twice.
+// Detaches the mount at rootfs/ (MNT_DETACH), and any idmapped layer a crash left staged under
+// idmap/. OK if nothing is mounted there or the directory is gone, so cleanup can call it twice.
 absl::Status UnmountOverlay(const std::string& container_dir);
 
 // True when `path` is the root of a mount: its device differs from its parent's.

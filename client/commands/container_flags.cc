@@ -57,6 +57,9 @@ void AddContainerFlags(CLI::App* cmd, ContainerOptions* options) {
                 "Publish every port the image exposes on a free host port");
   cmd->add_option("--network", options->network,
                   "Network: none, host, bridge, container:NAME, cni:NAME or a network name");
+  cmd->add_option("--userns", options->userns,
+                  "User namespace: host (none), remap (kapseld's userns_remap) or "
+                  "remap:USER[:GROUP] (that user's ranges in /etc/subuid and /etc/subgid)");
   cmd->add_option("--add-host", options->extra_hosts,
                   "Add a line to /etc/hosts: NAME:IP (IP may be host-gateway)")
       ->allow_extra_args(false);

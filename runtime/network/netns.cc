@@ -17,6 +17,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/linux/syscalls.h"
+#include "runtime/linux/userns.h"
 
 namespace kapsel::network {
 namespace {
@@ -52,7 +53,25 @@ absl::Status BringUp(const char* name) {
 
 }  // namespace
 
-absl::Status CreateNetns(const std::string& path) {
+absl::Status CreateNetns(const std::string& path, int user_ns_fd) {
+  if (user_ns_fd >= 0) {
+    absl::StatusOr<UniqueFd> ns = linux::NewNamespaceOwnedBy(user_ns_fd, CLONE_NEWNET);
+    if (!ns.ok()) return ns.status();
+    if (absl::Status s = linux::BindNamespace(ns->get(), path); !s.ok()) {
+      if (s.code() == absl::StatusCode::kAlreadyExists) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("network namespace ", path, " already exists"));
+      }
+      return s;
+    }
+    absl::Status up = RunInNetns(path, [] { return BringUp("lo"); });
+    if (!up.ok()) {
+      (void)linux::UnbindNamespace(path);
+      return absl::Status(up.code(),
+                          absl::StrCat("create network namespace ", path, ": ", up.message()));
+    }
+    return absl::OkStatus();
+  }
   // The mount point: an empty file, as nsfs files are bind-mounted onto files.
   UniqueFd file(open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
   if (!file) {
@@ -95,10 +114,7 @@ absl::Status RemoveNetns(const std::string& path) {
   return absl::OkStatus();
 }
 
-bool IsNetnsMount(const std::string& path) {
-  struct statfs fs = {};
-  return statfs(path.c_str(), &fs) == 0 && fs.f_type == NSFS_MAGIC;
-}
+bool IsNetnsMount(const std::string& path) { return linux::IsNamespaceMount(path); }
 
 absl::StatusOr<UniqueFd> OpenNetns(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -18,8 +18,10 @@ namespace kapsel::network {
 
 // Creates a new network namespace, bind-mounts it at `path` (creating the empty file; the parent
 // directory must exist) and brings its `lo` up. AlreadyExists when `path` already exists. On
-// failure nothing is left behind.
-absl::Status CreateNetns(const std::string& path);
+// failure nothing is left behind. With `user_ns_fd`, the namespace is owned by that user
+// namespace (a remapped container's, linux/userns.h), so that the container's root administers
+// it: binds ports below 1024, mounts its sysfs.
+absl::Status CreateNetns(const std::string& path, int user_ns_fd = -1);
 
 // Unmounts (MNT_DETACH) and unlinks `path`. Idempotent: OK when `path` is missing or not a mount.
 // The namespace itself goes away once no process, fd or other mount refers to it.

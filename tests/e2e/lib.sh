@@ -106,3 +106,20 @@ capture() {
 }
 
 count_containers() { "$KAPSELCTL" ps -aq | wc -l; }
+
+# Gives NAME 65536 subordinate ids from START in /etc/subuid and /etc/subgid, for containers
+# remapped to NAME (--userns remap:NAME); cleanup takes the lines out again (and a file it made).
+# The temp dir (the data root's parent) becomes searchable, as /var/lib is, so that the remapped
+# root reaches its rootfs.
+add_subid_range() {  # add_subid_range NAME START
+  local line="$1:$2:65536" f
+  for f in /etc/subuid /etc/subgid; do
+    if [[ -e $f ]]; then
+      CLEANUP_CMDS+=("sed -i '/^$line\$/d' $f")
+    else
+      CLEANUP_CMDS+=("rm -f $f")
+    fi
+    echo "$line" >>"$f"
+  done
+  chmod 711 "$E2E_TMP"
+}

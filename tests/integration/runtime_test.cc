@@ -816,6 +816,91 @@ TEST_F(RuntimeIntegrationTest, JoinsNamespacesByPath) {
   EXPECT_EQ(lines[2], want_net) << Describe();
 }
 
+// A user namespace and a network namespace owned by it, made before the container as kapseld
+// makes them for a remapped container on a bridge: the container joins both by path and makes
+// its other namespaces inside the joined user namespace.
+class UserNamespaceHolder {
+ public:
+  bool Start() {
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) != 0) return false;
+    child_ = fork();
+    if (child_ == 0) {
+      close(go[1]);
+      if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) _exit(1);
+      char unused;
+      while (read(go[0], &unused, 1) < 0 && errno == EINTR) {
+      }
+      _exit(0);
+    }
+    close(go[0]);
+    go_.Reset(go[1]);
+    if (child_ < 0) return false;
+    // Wait for the unshare: the child's user namespace differs from ours.
+    for (int i = 0; i < 1000 && ReadLink(Ns("user")) == ReadLink("/proc/self/ns/user"); ++i) {
+      usleep(1000);
+    }
+    const std::string map = "0 100000 65536\n";
+    for (const char* file : {"uid_map", "gid_map"}) {
+      std::ofstream out(absl::StrCat("/proc/", child_, "/", file));
+      out << map;
+      out.flush();
+      if (!out) return false;
+    }
+    return ReadLink(Ns("user")) != ReadLink("/proc/self/ns/user");
+  }
+  ~UserNamespaceHolder() {
+    go_.Close();
+    if (child_ > 0) waitpid(child_, nullptr, 0);
+  }
+  std::string Ns(const char* type) const { return absl::StrCat("/proc/", child_, "/ns/", type); }
+  static std::string ReadLink(const std::string& path) {
+    char buf[128] = {};
+    return readlink(path.c_str(), buf, sizeof(buf) - 1) > 0 ? buf : "";
+  }
+
+ private:
+  pid_t child_ = -1;
+  linux::UniqueFd go_;
+};
+
+TEST_F(RuntimeIntegrationTest, JoinedUserNamespaceOwnsTheNewNamespacesAndTheJoinedNetwork) {
+  UserNamespaceHolder holder;
+  ASSERT_TRUE(holder.Start());
+  json config = Config(
+      Sh("id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; readlink /proc/self/ns/net;"
+         " ls /sys/class/net; echo 1 > /proc/sys/net/ipv4/ip_forward && echo forwarding;"
+         " test -d /sys/fs/cgroup/memory -o -f /sys/fs/cgroup/cgroup.controllers && echo cgroup"));
+  config["mounts"].push_back({{"destination", "/sys/fs/cgroup"},
+                              {"type", "cgroup"},
+                              {"source", "cgroup"},
+                              {"options", {"nosuid", "noexec", "nodev", "ro"}}});
+  config["linux"]["namespaces"] = json::array({{{"type", "user"}, {"path", holder.Ns("user")}},
+                                               {{"type", "network"}, {"path", holder.Ns("net")}},
+                                               {{"type", "mount"}},
+                                               {{"type", "pid"}},
+                                               {{"type", "uts"}},
+                                               {{"type", "ipc"}},
+                                               {{"type", "cgroup"}}});
+  absl::Status run = Run(config);
+  ASSERT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(ExitedWith(0)) << Describe();
+  std::vector<std::string> lines = absl::StrSplit(out_, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 7u) << Describe();
+  EXPECT_EQ(lines[0], "0") << Describe();
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(lines[1], ' ', absl::SkipWhitespace())),
+            (std::vector<std::string>{"0", "100000", "65536"}))
+      << Describe();
+  EXPECT_EQ(lines[2], UserNamespaceHolder::ReadLink(holder.Ns("user"))) << Describe();
+  EXPECT_EQ(lines[3], UserNamespaceHolder::ReadLink(holder.Ns("net"))) << Describe();
+  // sysfs shows the joined network namespace, which only its owner may mount.
+  EXPECT_EQ(lines[4], "lo") << Describe();
+  // A network sysctl is written: the container's root administers the joined namespace.
+  EXPECT_EQ(lines[5], "forwarding") << Describe();
+  // proc, sysfs and cgroup mounted: the new mount namespace belongs to the joined user namespace.
+  EXPECT_EQ(lines[6], "cgroup") << Describe();
+}
+
 TEST_F(RuntimeIntegrationTest, NewTimeNamespace) {
   if (access("/proc/self/ns/time", F_OK) != 0) GTEST_SKIP() << "the kernel has no time namespaces";
   char host[128] = {};

@@ -3,6 +3,8 @@
 #   default     every attack blocked, except binding port 80 (NET_BIND_SERVICE is a default cap);
 #   hardened    --read-only --cap-drop NET_BIND_SERVICE and a volume whose mount point in the
 #               image is a symlink pointing out of the rootfs: every attack blocked;
+#   remapped    --userns remap:USER (root is an unprivileged host uid): every attack blocked,
+#               except binding port 80, whose network namespace the container's root owns;
 #   privileged  --privileged: the attacks that privilege is meant to allow succeed, while those
 #               that no configuration may allow (host processes, host fds, the old root, the host
 #               binary) stay blocked. So the suite is seen to tell the two apart.
@@ -73,6 +75,13 @@ grep -q '^escape: volume-symlink: blocked (the volume is mounted at /vol' <<<"$R
 [[ -z $(ls -A "$E2E_TMP/target") ]] || fail "the volume mount escaped into $E2E_TMP/target"
 ! grep -q " $E2E_TMP/target " /proc/self/mountinfo || fail "a mount landed on the host's $E2E_TMP/target"
 pass "hardened container: every attack blocked, port 80 refused, volume kept inside the rootfs"
+
+add_subid_range "kapsel-esc-$$" $((1000000000 + ($$ % 4096) * 65536))
+run_suite remapped --userns "remap:kapsel-esc-$$"
+for a in $(all_attacks); do
+  if [[ $a == bind-port-80 ]]; then expect remapped "$a" SUCCEEDED; else expect remapped "$a" blocked; fi
+done
+pass "remapped container: every attack blocked; port 80 bound in its own network namespace"
 
 run_suite privileged --privileged
 # Not load-module, kexec or iopl: a kernel built without modules, kexec or ioperm answers ENOSYS

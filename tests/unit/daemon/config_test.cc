@@ -163,13 +163,16 @@ TEST(ConfigTest, LoopbackMetricsAddresses) {
   EXPECT_THAT(std::string(v6.status().message()), HasSubstr("not a loopback address"));
 }
 
-TEST(ConfigTest, FeaturesNotBuiltYetAreRefusedNotIgnored) {
+TEST(ConfigTest, UsernsRemapAndCgroupParent) {
   auto remap = Resolve(R"({"userns_remap": "default"})");
-  ASSERT_FALSE(remap.ok());
-  EXPECT_THAT(std::string(remap.status().message()), StartsWith("userns_remap: "));
-  EXPECT_THAT(std::string(remap.status().message()), HasSubstr("not implemented"));
+  ASSERT_TRUE(remap.ok()) << remap.status();
+  EXPECT_EQ(remap->userns_remap, "default");
+  EXPECT_EQ(Resolve(R"({"userns_remap": "dockremap:dockremap"})")->userns_remap,
+            "dockremap:dockremap");
+  EXPECT_EQ(Resolve("{}")->userns_remap, "");
   auto bad_remap = Resolve(R"({"userns_remap": "a b"})");
   ASSERT_FALSE(bad_remap.ok());
+  EXPECT_THAT(std::string(bad_remap.status().message()), StartsWith("userns_remap: "));
   EXPECT_THAT(std::string(bad_remap.status().message()), HasSubstr("USER[:GROUP]"));
   auto parent = Resolve(R"({"cgroup_parent": "machine.slice/kapsel"})");
   ASSERT_TRUE(parent.ok()) << parent.status();

@@ -21,12 +21,17 @@ class SpecBuilderTest : public ::testing::Test {
     in.netns_path = netns_path_;
     in.host_network = host_network_;
     in.init_path = init_path_;
+    in.userns_path = userns_path_;
+    in.uid_mappings = uid_mappings_;
+    in.gid_mappings = gid_mappings_;
     return BuildOciSpec(in);
   }
   v1::ContainerSpec request_;
   std::string netns_path_;
   bool host_network_ = false;
   std::string init_path_;
+  std::string userns_path_;
+  std::vector<runtime::IdMapping> uid_mappings_, gid_mappings_;
   json image_ = {{"Cmd", {"sh"}}, {"Env", {"PATH=/bin", "A=image"}}};
 };
 
@@ -74,6 +79,31 @@ TEST_F(SpecBuilderTest, NetworkNamespaceMadeByTheDaemonIsJoinedByPath) {
   spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
   for (const auto& n : (*spec)["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
+}
+
+TEST_F(SpecBuilderTest, RemappedContainerJoinsItsUserNamespaceWithItsMaps) {
+  auto plain = Build();
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  for (const auto& n : (*plain)["linux"]["namespaces"]) EXPECT_NE(n["type"], "user");
+  EXPECT_FALSE((*plain)["linux"].contains("uidMappings"));
+
+  userns_path_ = "/run/kapsel/userns/0123";
+  uid_mappings_ = {{0, 100000, 65536}};
+  gid_mappings_ = {{0, 200000, 65536}, {65536, 300000, 10}};
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  int user = 0;
+  for (const auto& n : (*spec)["linux"]["namespaces"]) {
+    if (n["type"] == "user") {
+      ++user;
+      EXPECT_EQ(n["path"], "/run/kapsel/userns/0123");
+    }
+  }
+  EXPECT_EQ(user, 1);
+  EXPECT_EQ((*spec)["linux"]["uidMappings"],
+            json::parse(R"([{"containerID":0,"hostID":100000,"size":65536}])"));
+  EXPECT_EQ((*spec)["linux"]["gidMappings"][1],
+            json::parse(R"({"containerID":65536,"hostID":300000,"size":10})"));
 }
 
 TEST(HomeOfTest, FromPasswdElseDockerDefaults) {
