@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -109,6 +110,18 @@ int main(int argc, char** argv) {
       kapsel::daemon::LoadSettings(config_path, config_required, overrides, &running_config);
   absl::StatusOr<kapsel::daemon::AccessPolicy> policy =
       settings.ok() ? AccessPolicyFor(*settings) : settings.status();
+  // userns_remap's ranges are read now: a missing one fails the check and the start, not the
+  // first create.
+  std::optional<kapsel::daemon::UsernsRemap> remap;
+  if (policy.ok() && !settings->userns_remap.empty()) {
+    auto resolved = kapsel::daemon::ResolveUsernsRemap(settings->userns_remap);
+    if (resolved.ok()) {
+      remap = *std::move(resolved);
+    } else {
+      policy = absl::Status(resolved.status().code(),
+                            absl::StrCat("userns_remap: ", resolved.status().message()));
+    }
+  }
   if (validate_only) {
     if (!policy.ok()) {
       fprintf(stderr, "kapseld: %s\n", std::string(policy.status().message()).c_str());
@@ -200,13 +213,7 @@ int main(int argc, char** argv) {
   engine_options.default_rlimits = settings->default_ulimits;
   engine_options.init_path = settings->init_path;
   engine_options.cgroup_parent = settings->cgroup_parent;
-  if (!settings->userns_remap.empty()) {
-    // Checked now, so that a missing range is a failed start and not a failed first create.
-    auto remap = kapsel::daemon::ResolveUsernsRemap(settings->userns_remap);
-    if (!remap.ok()) {
-      spdlog::error("userns_remap: {}", std::string(remap.status().message()));
-      return 1;
-    }
+  if (remap.has_value()) {
     spdlog::info("containers run remapped to {}:{} (uids from {}, gids from {})", remap->user,
                  remap->group, remap->root_uid(), remap->root_gid());
     engine_options.userns_remap = settings->userns_remap;

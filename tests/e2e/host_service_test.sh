@@ -55,7 +55,7 @@ capture "$KAPSELD" --validate-config --config "$CONFIG"
 [[ $RC -eq 0 && $OUT == OK ]] || fail "validate good config: rc=$RC out=$OUT err=$ERR"
 for bad in '{"bridge_subnet": "10.0.0.1/24"}|bridge_subnet: ' '{"frobnicate": 1}|frobnicate: unknown field' \
   '{"metrics": "0.0.0.0:9323"}|not a loopback address' '{"log_level": "loud"}|log_level: ' \
-  '{"userns_remap": "default"}|not implemented' "{\"socket_group\": \"nosuchgroup$$\"}|socket_group: "; do
+  '{"userns_remap": "nosuchuser'$$'"}|/etc/subuid has no range for nosuchuser' "{\"socket_group\": \"nosuchgroup$$\"}|socket_group: "; do
   echo "${bad%%|*}" >"$E2E_TMP/bad.json"
   capture "$KAPSELD" --validate-config --config "$E2E_TMP/bad.json"
   [[ $RC -eq 1 && $ERR == *"${bad#*|}"* ]] || fail "validate ${bad%%|*}: rc=$RC err=$ERR"
