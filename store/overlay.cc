@@ -71,6 +71,13 @@ absl::StatusOr<std::vector<std::string>> AttachIdmappedLayers(
     attr.attr_set = MOUNT_ATTR_IDMAP;
     attr.userns_fd = static_cast<uint64_t>(user_ns_fd);
     if (mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+      if (errno == EINVAL) {
+        // The filesystem does not allow idmapped mounts (tmpfs before Linux 6.3, for one).
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the filesystem of ", layers[i],
+            " has no idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP: EINVAL), which a remapped "
+            "container needs; put the data root on ext4, xfs or btrfs"));
+      }
       return absl::ErrnoToStatus(errno, absl::StrCat("mount_setattr idmap ", layers[i]));
     }
     if (move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {

@@ -3,7 +3,7 @@
 // times are milliseconds of wall clock (CLOCK_MONOTONIC), taken after the channel is connected.
 //
 // usage: lifecycle_bench --socket PATH --image REF MODE [--iterations N] [--clients C]
-//                        [--containers M] [--network none|bridge]
+//                        [--containers M] [--network none|bridge] [--userns VALUE]
 //   lifecycle    N x (create, start, wait, remove) of `true`; per-phase and total times
 //   throughput   C clients (one channel each) run N lifecycles each; containers per second
 //   exec         one running container, N x Exec of `true` into it
@@ -49,6 +49,7 @@ struct Options {
   std::string image = "busybox";
   std::string mode;
   std::string network = "none";
+  std::string userns;  // run --userns: host, remap:USER; empty: the daemon's default
   int iterations = 20;
   int clients = 1;
   int containers = 100;
@@ -73,6 +74,7 @@ kapsel::v1::ContainerSpec Spec(const Options& options, std::vector<std::string> 
   kapsel::v1::ContainerSpec spec;
   spec.set_image(options.image);
   spec.set_network_mode(options.network);
+  spec.set_userns(options.userns);
   for (auto& arg : cmd) spec.add_cmd(std::move(arg));
   return spec;
 }
@@ -155,10 +157,11 @@ int Lifecycle(const Options& options) {
     total.push_back(MsSince(t0));
   }
   std::printf(
-      "{\"mode\":\"lifecycle\",\"network\":\"%s\",\"create_ms\":%s,\"start_ms\":%s,"
-      "\"wait_ms\":%s,\"remove_ms\":%s,\"total_ms\":%s}\n",
-      options.network.c_str(), JsonList(create).c_str(), JsonList(start).c_str(),
-      JsonList(wait).c_str(), JsonList(remove).c_str(), JsonList(total).c_str());
+      "{\"mode\":\"lifecycle\",\"network\":\"%s\",\"userns\":\"%s\",\"create_ms\":%s,"
+      "\"start_ms\":%s,\"wait_ms\":%s,\"remove_ms\":%s,\"total_ms\":%s}\n",
+      options.network.c_str(), options.userns.c_str(), JsonList(create).c_str(),
+      JsonList(start).c_str(), JsonList(wait).c_str(), JsonList(remove).c_str(),
+      JsonList(total).c_str());
   return 0;
 }
 
@@ -344,6 +347,8 @@ int main(int argc, char** argv) {
       options.image = value();
     } else if (arg == "--network") {
       options.network = value();
+    } else if (arg == "--userns") {
+      options.userns = value();
     } else if (arg == "--iterations") {
       options.iterations = std::atoi(value().c_str());
     } else if (arg == "--clients") {
@@ -361,7 +366,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: lifecycle_bench --socket PATH --image REF "
                  "lifecycle|throughput|exec|list|events|start-many|remove-all [--iterations N] "
-                 "[--clients C] [--containers M] [--network none|bridge]\n");
+                 "[--clients C] [--containers M] [--network none|bridge] [--userns VALUE]\n");
     return 2;
   }
   if (options.mode == "lifecycle") return Lifecycle(options);

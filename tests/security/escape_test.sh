@@ -76,12 +76,18 @@ grep -q '^escape: volume-symlink: blocked (the volume is mounted at /vol' <<<"$R
 ! grep -q " $E2E_TMP/target " /proc/self/mountinfo || fail "a mount landed on the host's $E2E_TMP/target"
 pass "hardened container: every attack blocked, port 80 refused, volume kept inside the rootfs"
 
-add_subid_range "kapsel-esc-$$" $((1000000000 + ($$ % 4096) * 65536))
-run_suite remapped --userns "remap:kapsel-esc-$$"
-for a in $(all_attacks); do
-  if [[ $a == bind-port-80 ]]; then expect remapped "$a" SUCCEEDED; else expect remapped "$a" blocked; fi
-done
-pass "remapped container: every attack blocked; port 80 bound in its own network namespace"
+# The cgroup-v2 VM's /etc is the host's, read-only, and its /tmp a tmpfs, which Debian's 6.1
+# kernel cannot idmap (6.3 can): there the systemd VM test runs a remapped container on ext4.
+if [[ ! -w /etc/subuid ]] && { [[ -e /etc/subuid ]] || [[ ! -w /etc ]]; }; then
+  echo "--- remapped: not run: /etc/subuid cannot be written here"
+else
+  add_subid_range "kapsel-esc-$$" $((1000000000 + ($$ % 4096) * 65536))
+  run_suite remapped --userns "remap:kapsel-esc-$$"
+  for a in $(all_attacks); do
+    if [[ $a == bind-port-80 ]]; then expect remapped "$a" SUCCEEDED; else expect remapped "$a" blocked; fi
+  done
+  pass "remapped container: every attack blocked; port 80 bound in its own network namespace"
+fi
 
 run_suite privileged --privileged
 # Not load-module, kexec or iopl: a kernel built without modules, kexec or ioperm answers ENOSYS

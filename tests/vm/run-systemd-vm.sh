@@ -181,6 +181,12 @@ trap 'exit 143' TERM
 install -m 0755 "$HERE/systemd-guest-test.sh" "$RUN/guest-test.sh"
 cp "$DEB" "$RUN/${DEB##*/}"
 ln -s "${DEB##*/}" "$RUN/kapsel.deb"
+# The same package as the next version, for the upgrade step: apt then runs the maintainer
+# scripts' upgrade paths (prerm upgrade, postinst configure OLD-VERSION) over a running kapseld.
+dpkg-deb -R "$DEB" "$RUN/upgrade"
+sed -i 's/^Version: .*/&+upgrade1/' "$RUN/upgrade/DEBIAN/control"
+dpkg-deb -b -Zgzip "$RUN/upgrade" "$RUN/kapsel-upgrade.deb" >/dev/null
+rm -rf "$RUN/upgrade"
 if [[ $REMOVE -eq 1 ]]; then : >"$RUN/remove"; fi
 
 # The image is never written: snapshot=on keeps the guest's writes in a temporary overlay.

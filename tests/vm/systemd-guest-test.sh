@@ -121,6 +121,39 @@ else
   fail "a member of the kapsel group is admitted: $out"
 fi
 
+step "a remapped container (--userns) on cgroup v2 and ext4"
+echo "kapsel:100000:65536" >>/etc/subuid
+echo "kapsel:100000:65536" >>/etc/subgid
+out=$(k run --rm --userns remap:kapsel busybox sh -c \
+  'id -u; cat /proc/self/uid_map; test -f /sys/fs/cgroup/cgroup.controllers && echo cgroup2; echo x > /w && echo wrote' 2>&1 | tr -s ' \n' ' ')
+echo "$out"
+check "root inside maps to host uid 100000, sees its cgroup2 and writes its rootfs" \
+  bash -c "[[ '$out' == '0 0 100000 65536 cgroup2 wrote ' ]]"
+
+step "upgrade to the next version"
+# An administrator's change to the conffile, which the upgrade must keep.
+echo '{"log_level": "debug"}' >/etc/kapsel/kapseld.json
+main=$(systemctl show -p MainPID --value kapseld)
+t0=$SECONDS
+if apt-get install -y -q --no-install-recommends "$X/kapsel-upgrade.deb" >/tmp/apt.log 2>&1; then
+  pass "apt-get install of the next version ($((SECONDS - t0))s)"
+  grep -E '^(Preparing to unpack|Unpacking|Setting up) ' /tmp/apt.log
+else
+  tail -n 30 /tmp/apt.log
+  fail "apt-get install of the next version"
+fi
+expect "installed version" "$(dpkg-deb -f "$X/kapsel-upgrade.deb" Version)" \
+  "$(dpkg-query -W -f '${Version}' kapsel)"
+expect "the conffile keeps the administrator's change" '{"log_level": "debug"}' \
+  "$(cat /etc/kapsel/kapseld.json)"
+main2=$(systemctl show -p MainPID --value kapseld)
+echo "kapseld MainPID $main2 (was $main)"
+check "kapseld restarted on the new binary" test "$main2" != "$main" -a "$main2" != 0
+check "the container survives the upgrade" kill -0 "${pid:-0}"
+check "kapselctl ps shows it after the upgrade" bash -c \
+  "timeout 60 kapselctl ps -q --no-trunc | grep -qx '$id'"
+expect "kapseld.socket still enabled" enabled "$(systemctl is-enabled kapseld.socket)"
+
 step "shutdown stops the containers"
 expect "kapsel-shutdown.service enabled" enabled "$(systemctl is-enabled kapsel-shutdown.service)"
 expect "kapsel-shutdown.service active" active "$(systemctl is-active kapsel-shutdown.service)"
