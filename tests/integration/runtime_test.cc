@@ -39,6 +39,7 @@
 #include "runtime/cgroups/manager.h"
 #include "runtime/launch.h"
 #include "runtime/linux/unique_fd.h"
+#include "runtime/linux/userns.h"
 #include "runtime/spec.h"
 
 namespace kapsel::runtime {
@@ -816,57 +817,22 @@ TEST_F(RuntimeIntegrationTest, JoinsNamespacesByPath) {
   EXPECT_EQ(lines[2], want_net) << Describe();
 }
 
+std::string ReadLink(const std::string& path) {
+  char buf[128] = {};
+  return readlink(path.c_str(), buf, sizeof(buf) - 1) > 0 ? buf : "";
+}
+
 // A user namespace and a network namespace owned by it, made before the container as kapseld
-// makes them for a remapped container on a bridge: the container joins both by path and makes
-// its other namespaces inside the joined user namespace.
-class UserNamespaceHolder {
- public:
-  bool Start() {
-    int go[2];
-    if (pipe2(go, O_CLOEXEC) != 0) return false;
-    child_ = fork();
-    if (child_ == 0) {
-      close(go[1]);
-      if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) _exit(1);
-      char unused;
-      while (read(go[0], &unused, 1) < 0 && errno == EINTR) {
-      }
-      _exit(0);
-    }
-    close(go[0]);
-    go_.Reset(go[1]);
-    if (child_ < 0) return false;
-    // Wait for the unshare: the child's user namespace differs from ours.
-    for (int i = 0; i < 1000 && ReadLink(Ns("user")) == ReadLink("/proc/self/ns/user"); ++i) {
-      usleep(1000);
-    }
-    const std::string map = "0 100000 65536\n";
-    for (const char* file : {"uid_map", "gid_map"}) {
-      std::ofstream out(absl::StrCat("/proc/", child_, "/", file));
-      out << map;
-      out.flush();
-      if (!out) return false;
-    }
-    return ReadLink(Ns("user")) != ReadLink("/proc/self/ns/user");
-  }
-  ~UserNamespaceHolder() {
-    go_.Close();
-    if (child_ > 0) waitpid(child_, nullptr, 0);
-  }
-  std::string Ns(const char* type) const { return absl::StrCat("/proc/", child_, "/ns/", type); }
-  static std::string ReadLink(const std::string& path) {
-    char buf[128] = {};
-    return readlink(path.c_str(), buf, sizeof(buf) - 1) > 0 ? buf : "";
-  }
-
- private:
-  pid_t child_ = -1;
-  linux::UniqueFd go_;
-};
-
+// makes them for a remapped container (runtime/linux/userns.h): the container joins both by path
+// and makes its other namespaces inside the joined user namespace.
 TEST_F(RuntimeIntegrationTest, JoinedUserNamespaceOwnsTheNewNamespacesAndTheJoinedNetwork) {
-  UserNamespaceHolder holder;
-  ASSERT_TRUE(holder.Start());
+  auto user = linux::NewUserNamespace("0 100000 65536\n", "0 100000 65536\n");
+  ASSERT_TRUE(user.ok()) << user.status();
+  auto net = linux::NewNamespaceOwnedBy(user->get(), CLONE_NEWNET);
+  ASSERT_TRUE(net.ok()) << net.status();
+  const std::string user_path = absl::StrCat("/proc/self/fd/", user->get());
+  const std::string net_path = absl::StrCat("/proc/self/fd/", net->get());
+  ASSERT_NE(ReadLink(user_path), ReadLink("/proc/self/ns/user"));
   json config = Config(
       Sh("id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; readlink /proc/self/ns/net;"
          " ls /sys/class/net; echo 1 > /proc/sys/net/ipv4/ip_forward && echo forwarding;"
@@ -875,8 +841,8 @@ TEST_F(RuntimeIntegrationTest, JoinedUserNamespaceOwnsTheNewNamespacesAndTheJoin
                               {"type", "cgroup"},
                               {"source", "cgroup"},
                               {"options", {"nosuid", "noexec", "nodev", "ro"}}});
-  config["linux"]["namespaces"] = json::array({{{"type", "user"}, {"path", holder.Ns("user")}},
-                                               {{"type", "network"}, {"path", holder.Ns("net")}},
+  config["linux"]["namespaces"] = json::array({{{"type", "user"}, {"path", user_path}},
+                                               {{"type", "network"}, {"path", net_path}},
                                                {{"type", "mount"}},
                                                {{"type", "pid"}},
                                                {{"type", "uts"}},
@@ -891,8 +857,8 @@ TEST_F(RuntimeIntegrationTest, JoinedUserNamespaceOwnsTheNewNamespacesAndTheJoin
   EXPECT_EQ(std::vector<std::string>(absl::StrSplit(lines[1], ' ', absl::SkipWhitespace())),
             (std::vector<std::string>{"0", "100000", "65536"}))
       << Describe();
-  EXPECT_EQ(lines[2], UserNamespaceHolder::ReadLink(holder.Ns("user"))) << Describe();
-  EXPECT_EQ(lines[3], UserNamespaceHolder::ReadLink(holder.Ns("net"))) << Describe();
+  EXPECT_EQ(lines[2], ReadLink(user_path)) << Describe();
+  EXPECT_EQ(lines[3], ReadLink(net_path)) << Describe();
   // sysfs shows the joined network namespace, which only its owner may mount.
   EXPECT_EQ(lines[4], "lo") << Describe();
   // A network sysctl is written: the container's root administers the joined namespace.

@@ -62,29 +62,33 @@ TEST_F(SpecBuilderTest, ImageDefaultsAndDockerSecurityDefaults) {
   EXPECT_FALSE((*spec)["linux"]["resources"]["devices"][0]["allow"].get<bool>());
 }
 
+// The namespaces of `type` in the spec.
+std::vector<json> NamespacesOf(const json& spec, const std::string& type) {
+  std::vector<json> out;
+  for (const auto& n : spec["linux"]["namespaces"]) {
+    if (n["type"] == type) out.push_back(n);
+  }
+  return out;
+}
+
 TEST_F(SpecBuilderTest, NetworkNamespaceMadeByTheDaemonIsJoinedByPath) {
   netns_path_ = "/run/kapsel/netns/0123";
   auto spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
-  int network = 0;
-  for (const auto& n : (*spec)["linux"]["namespaces"]) {
-    if (n["type"] == "network") {
-      ++network;
-      EXPECT_EQ(n["path"], "/run/kapsel/netns/0123");
-    }
-  }
-  EXPECT_EQ(network, 1);
+  auto network = NamespacesOf(*spec, "network");
+  ASSERT_EQ(network.size(), 1u);
+  EXPECT_EQ(network[0]["path"], "/run/kapsel/netns/0123");
 
   host_network_ = true;
   spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
-  for (const auto& n : (*spec)["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
+  EXPECT_TRUE(NamespacesOf(*spec, "network").empty());
 }
 
 TEST_F(SpecBuilderTest, RemappedContainerJoinsItsUserNamespaceWithItsMaps) {
   auto plain = Build();
   ASSERT_TRUE(plain.ok()) << plain.status();
-  for (const auto& n : (*plain)["linux"]["namespaces"]) EXPECT_NE(n["type"], "user");
+  EXPECT_TRUE(NamespacesOf(*plain, "user").empty());
   EXPECT_FALSE((*plain)["linux"].contains("uidMappings"));
 
   userns_path_ = "/run/kapsel/userns/0123";
@@ -92,14 +96,9 @@ TEST_F(SpecBuilderTest, RemappedContainerJoinsItsUserNamespaceWithItsMaps) {
   gid_mappings_ = {{0, 200000, 65536}, {65536, 300000, 10}};
   auto spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
-  int user = 0;
-  for (const auto& n : (*spec)["linux"]["namespaces"]) {
-    if (n["type"] == "user") {
-      ++user;
-      EXPECT_EQ(n["path"], "/run/kapsel/userns/0123");
-    }
-  }
-  EXPECT_EQ(user, 1);
+  auto user = NamespacesOf(*spec, "user");
+  ASSERT_EQ(user.size(), 1u);
+  EXPECT_EQ(user[0]["path"], "/run/kapsel/userns/0123");
   EXPECT_EQ((*spec)["linux"]["uidMappings"],
             json::parse(R"([{"containerID":0,"hostID":100000,"size":65536}])"));
   EXPECT_EQ((*spec)["linux"]["gidMappings"][1],

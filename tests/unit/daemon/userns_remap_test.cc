@@ -48,25 +48,23 @@ TEST(SubordinateMappingsTest, MissingNameAndBadLinesAreNamed) {
   EXPECT_FALSE(wraps.ok());
 }
 
+// The subuid(5) and subgid(5) files of a test, named after it in gtest's temp directory.
 class ResolveUsernsRemapTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kapsel-subid-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+  ~ResolveUsernsRemapTest() override {
+    unlink(Path("subuid").c_str());
+    unlink(Path("subgid").c_str());
   }
-  void TearDown() override {
-    unlink((dir_ + "/subuid").c_str());
-    unlink((dir_ + "/subgid").c_str());
-    rmdir(dir_.c_str());
+  std::string Path(const std::string& name) const {
+    return ::testing::TempDir() + "kapsel-" + std::to_string(getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "." + name;
   }
   void Write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ + "/" + name) << text;
+    std::ofstream(Path(name)) << text;
   }
   absl::StatusOr<UsernsRemap> Resolve(const std::string& value) {
-    return ResolveUsernsRemap(value, dir_ + "/subuid", dir_ + "/subgid");
+    return ResolveUsernsRemap(value, Path("subuid"), Path("subgid"));
   }
-  std::string dir_;
 };
 
 TEST_F(ResolveUsernsRemapTest, UserAndGroupFromTheirFiles) {
@@ -91,9 +89,9 @@ TEST_F(ResolveUsernsRemapTest, TooFewIdsMissingFilesAndBadValuesAreRefused) {
   ASSERT_FALSE(small.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(small.status()));
   EXPECT_THAT(std::string(small.status().message()), HasSubstr("1000 ids, at least 65536"));
-  auto missing = ResolveUsernsRemap("alice", dir_ + "/none", dir_ + "/subgid");
+  auto missing = ResolveUsernsRemap("alice", Path("none"), Path("subgid"));
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/none has no range for alice"));
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr(".none has no range for alice"));
   auto bad = Resolve("a b");
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
