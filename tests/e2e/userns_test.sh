@@ -57,6 +57,15 @@ capture kctl run --rm -v "$E2E_TMP/hostdir:/h" busybox sh -c 'stat -c %u /h; tou
 [[ ! -e $E2E_TMP/hostdir/x ]] || fail "the remapped root wrote into host root's directory"
 pass "the host's root-owned files are nobody's inside and cannot be written"
 
+# A host directory added to the running remapped container (its mount namespace belongs to the
+# container's user namespace).
+echo from-host >"$E2E_TMP/hostdir/f"
+capture kctl mount add --ro remapped "$E2E_TMP/hostdir" /added/h
+[[ $RC -eq 0 ]] || fail "mount add into the remapped container: $ERR"
+[[ $(kctl exec remapped cat /added/h/f) == from-host ]] || fail "the added mount does not show the host file"
+kctl mount rm remapped /added/h >/dev/null || fail "mount rm from the remapped container"
+pass "mount add and rm on a running remapped container"
+
 # kill -9 of kapseld: the container and its namespace stay; exec still works.
 stop_daemon KILL
 start_daemon --userns-remap "$user"
