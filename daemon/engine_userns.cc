@@ -15,6 +15,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "daemon/engine.h"
 #include "runtime/linux/syscalls.h"
 #include "runtime/linux/userns.h"
@@ -63,6 +65,28 @@ absl::StatusOr<std::optional<UsernsRemap>> Engine::ResolveUserns(v1::ContainerSp
   if (network == "host" || absl::StartsWith(network, "container:")) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--network ", network, " cannot run in a remapped user namespace: add --userns host"));
+  }
+  // The remapped root opens its rootfs below the data root by path: every directory above must
+  // let it search (kapseld makes the data root 0711; the container's directory is made for it).
+  std::vector<std::string> dirs = {"/"};
+  std::string prefix;
+  for (absl::string_view part :
+       absl::StrSplit(absl::StrCat(options_.data_root, "/containers"), '/', absl::SkipEmpty())) {
+    absl::StrAppend(&prefix, "/", part);
+    dirs.push_back(prefix);
+  }
+  for (const std::string& dir : dirs) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) return linux::ErrnoStatus(errno, absl::StrCat("stat ", dir));
+    const bool searchable = (st.st_mode & S_IXOTH) != 0 ||
+                            (st.st_gid == remap->root_gid() && (st.st_mode & S_IXGRP) != 0) ||
+                            (st.st_uid == remap->root_uid() && (st.st_mode & S_IXUSR) != 0);
+    if (!searchable) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--userns %s: the container's root (host uid %u) cannot search %s (mode %04o) on the "
+          "way to its rootfs; let others search it (chmod o+x) or move the data root",
+          value, remap->root_uid(), dir, st.st_mode & 07777));
+    }
   }
   spec->set_userns(absl::StrCat("remap:", remap->user, ":", remap->group));
   return *std::move(remap);

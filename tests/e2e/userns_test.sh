@@ -106,9 +106,14 @@ for args in "--userns bogus" "--userns remap:nosuch-$$" "--privileged" "--networ
     *) grep -q 'cannot run in a remapped user namespace' <<<"$ERR" || fail "$args: $ERR" ;;
   esac
 done
+# A data root the remapped root cannot reach (a parent without search for others).
+chmod 700 "$E2E_TMP"
+capture kctl run --rm busybox true
+chmod 711 "$E2E_TMP"
+[[ $RC -ne 0 && $ERR == *"cannot search $E2E_TMP (mode 0700)"* ]] || fail "unreachable data root: rc=$RC err=$ERR"
 [[ $(count_containers) == "$before" ]] || fail "a refused run left a container"
 [[ $(ls "$E2E_TMP/run/userns") == "$id" ]] || fail "a refused run left a user namespace: $(ls "$E2E_TMP/run/userns")"
-pass "bad --userns values and --privileged/--network host with remapping refused; nothing left"
+pass "bad --userns values, --privileged/--network host with remapping and an unreachable data root refused; nothing left"
 
 kctl rm -f remapped >/dev/null
 [[ -z $(ls "$E2E_TMP/run/userns") ]] || fail "rm left the user namespace"
