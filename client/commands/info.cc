@@ -26,7 +26,9 @@ int Info(Context& ctx) {
             << "CPUs: " << info.cpus() << "\n"
             << "Total Memory: " << BinarySize(info.memory_bytes()) << "\n"
             << "Data Root: " << info.data_root() << "\n"
-            << "Exec Root: " << info.exec_root() << "\n";
+            << "Exec Root: " << info.exec_root() << "\n"
+            << "User Namespace Remap: "
+            << (info.userns_remap().empty() ? "none" : info.userns_remap()) << "\n";
   return 0;
 }
 

@@ -26,6 +26,7 @@ grpc::Status SystemService::Info(grpc::ServerContext*, const v1::InfoRequest*,
                                  v1::InfoResponse* resp) {
   resp->set_data_root(engine_->options().data_root);
   resp->set_exec_root(engine_->options().exec_root);
+  resp->set_userns_remap(engine_->options().userns_remap);
   auto mode = runtime::cgroups::DetectMode();
   resp->set_cgroup_mode(!mode.ok()                             ? "unknown"
                         : *mode == runtime::cgroups::Mode::kV2 ? "v2"

@@ -25,7 +25,8 @@ read -r -a lines <<<"$(tr '\n' ' ' <<<"$out")"
 [[ ${lines[0]} == 0 ]] || fail "root inside is not uid 0: $out"
 [[ "${lines[*]:1:3}" == "0 $start 65536" ]] || fail "uid_map is not 0 $start 65536: $out"
 [[ "${lines[*]:4:3}" == "0 $start 65536" ]] || fail "gid_map is not 0 $start 65536: $out"
-pass "kapseld --userns-remap: root inside maps to $start (uid_map and gid_map)"
+kctl info | grep -qx "User Namespace Remap: $user" || fail "info does not show the remap: $(kctl info)"
+pass "kapseld --userns-remap: root inside maps to $start (uid_map and gid_map); info shows it"
 
 id=$(kctl run -d --name remapped busybox sleep 300)
 pid=$(pid_of "$id")
