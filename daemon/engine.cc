@@ -1046,6 +1046,17 @@ absl::Status Engine::Reconcile() {
       (void)CleanupFilesystem(name);
     }
   }
+  // User namespaces kept for containers that are gone (a create that crashed in its clean-up).
+  const std::string userns_dir = options_.exec_root + "/userns";
+  if (linux::UniqueFd fd(open(userns_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); fd) {
+    if (auto kept = store::ListDirAt(fd.get(), userns_dir); kept.ok()) {
+      for (const auto& name : *kept) {
+        if (known.contains(name)) continue;
+        spdlog::info("removing the leftover user namespace of {}", name.substr(0, 12));
+        (void)linux::UnbindNamespace(UsernsPath(name));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -73,6 +73,14 @@ start_daemon --userns-remap "$user"
 [[ $(kctl exec remapped cat /written) == hi ]] || fail "exec after kill -9 of kapseld failed"
 pass "kill -9 of kapseld: re-adopted, exec works"
 
+# A user namespace left by a create that crashed in its clean-up goes at the next start.
+touch "$E2E_TMP/run/userns/$(printf 'f%.0s' {1..64})"
+mount --bind "/proc/$pid/ns/user" "$E2E_TMP/run/userns/$(printf 'f%.0s' {1..64})"
+stop_daemon TERM
+start_daemon --userns-remap "$user"
+[[ $(ls "$E2E_TMP/run/userns") == "$id" ]] || fail "the leftover user namespace stayed: $(ls "$E2E_TMP/run/userns")"
+pass "a leftover user namespace is removed when kapseld starts"
+
 # A "reboot": stopped, then its user and network namespaces and its rootfs mount gone, as with /run.
 kctl stop -t 1 remapped >/dev/null
 stop_daemon TERM
