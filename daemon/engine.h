@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -209,6 +210,17 @@ class Engine {
   // Called by StartLocked: puts the added mounts into config.json's mounts (engine_mounts.cc).
   absl::Status ApplyAddedMountsToConfig(const std::string& id);
   absl::Mutex* ContainerLock(const std::string& id);
+  // Resolves `ref`, takes that container's lock and runs `fn` with its record, read under the
+  // lock. The resolve's and the read's errors are returned as they are.
+  template <typename Fn>
+  std::invoke_result_t<Fn, store::ContainerRecord&> WithContainer(const std::string& ref, Fn fn) {
+    auto found = containers_.Resolve(ref);
+    if (!found.ok()) return found.status();
+    absl::MutexLock lock(ContainerLock(found->id));
+    auto rec = containers_.Get(found->id);
+    if (!rec.ok()) return rec.status();
+    return fn(*rec);
+  }
   // The container's cgroup, relative to each hierarchy's root: the cgroupsPath of its
   // config.json, read once, else <cgroup_parent>/<id>.
   std::string CgroupOf(const std::string& id);

@@ -92,47 +92,41 @@ void MergeResources(const v1::Resources& update, v1::Resources* current) {
 }  // namespace
 
 absl::Status Engine::Pause(const std::string& ref) {
-  auto found = containers_.Resolve(ref);
-  if (!found.ok()) return found.status();
-  absl::MutexLock lock(ContainerLock(found->id));
-  auto rec = containers_.Get(found->id);
-  if (!rec.ok()) return rec.status();
-  if (rec->state == "paused") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", rec->name, " is already paused"));
-  }
-  if (rec->state != "running") return NotRunning(*rec);
-  const std::string cgroup = CgroupOf(rec->id);
-  if (auto s = cgroups_->Freeze(cgroup, true); !s.ok()) return s;
-  rec->state = "paused";
-  EventRecord e;
-  e.type = "pause";
-  if (auto s = Commit(*rec, e); !s.ok()) {
-    (void)cgroups_->Freeze(cgroup, false);
-    return s;
-  }
-  return absl::OkStatus();
+  return WithContainer(ref, [&](store::ContainerRecord& rec) -> absl::Status {
+    if (rec.state == "paused") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", rec.name, " is already paused"));
+    }
+    if (rec.state != "running") return NotRunning(rec);
+    const std::string cgroup = CgroupOf(rec.id);
+    if (auto s = cgroups_->Freeze(cgroup, true); !s.ok()) return s;
+    rec.state = "paused";
+    EventRecord e;
+    e.type = "pause";
+    if (auto s = Commit(rec, e); !s.ok()) {
+      (void)cgroups_->Freeze(cgroup, false);
+      return s;
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status Engine::Unpause(const std::string& ref) {
-  auto found = containers_.Resolve(ref);
-  if (!found.ok()) return found.status();
-  absl::MutexLock lock(ContainerLock(found->id));
-  auto rec = containers_.Get(found->id);
-  if (!rec.ok()) return rec.status();
-  if (rec->state != "paused") {
-    return absl::FailedPreconditionError(absl::StrCat("container ", rec->name, " is not paused"));
-  }
-  const std::string cgroup = CgroupOf(rec->id);
-  if (auto s = cgroups_->Freeze(cgroup, false); !s.ok()) return s;
-  rec->state = "running";
-  EventRecord e;
-  e.type = "unpause";
-  if (auto s = Commit(*rec, e); !s.ok()) {
-    (void)cgroups_->Freeze(cgroup, true);
-    return s;
-  }
-  return absl::OkStatus();
+  return WithContainer(ref, [&](store::ContainerRecord& rec) -> absl::Status {
+    if (rec.state != "paused") {
+      return absl::FailedPreconditionError(absl::StrCat("container ", rec.name, " is not paused"));
+    }
+    const std::string cgroup = CgroupOf(rec.id);
+    if (auto s = cgroups_->Freeze(cgroup, false); !s.ok()) return s;
+    rec.state = "running";
+    EventRecord e;
+    e.type = "unpause";
+    if (auto s = Commit(rec, e); !s.ok()) {
+      (void)cgroups_->Freeze(cgroup, true);
+      return s;
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status Engine::Restart(const std::string& ref, int timeout_seconds) {

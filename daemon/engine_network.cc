@@ -120,60 +120,54 @@ void Engine::RefreshPeerHosts(const std::string& id) {
 absl::StatusOr<ConnectedNetwork> Engine::ConnectNetwork(const std::string& ref,
                                                         const std::string& network) {
   if (network.empty()) return absl::InvalidArgumentError("network: must be given");
-  auto found = containers_.Resolve(ref);
-  if (!found.ok()) return found.status();
-  absl::MutexLock lock(ContainerLock(found->id));
-  auto rec = containers_.Get(found->id);
-  if (!rec.ok()) return rec.status();
-  if (rec->state == "removing") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", rec->name, " is being removed"));
-  }
-  const std::string mode = SpecOf(*rec).network_mode();
-  if (mode == "none" || mode == "host" || absl::StartsWith(mode, "container:") ||
-      absl::StartsWith(mode, "cni:")) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", rec->name, " has --network ", mode,
-                     ": only containers on a bridge or user network can join another"));
-  }
-  if (network == "none" || network == "host") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("network \"", network, "\" cannot be joined by a running container"));
-  }
-  const std::string name = network == "bridge" ? network_->default_network() : network;
-  auto connected = network_->Connect(rec->id, name);
-  if (!connected.ok()) return connected.status();
-  EventRecord e;
-  e.type = "connect";
-  e.attributes = {{"network", name}, {"ip", connected->address}};
-  if (auto s = Commit(*rec, e); !s.ok()) {
-    (void)network_->Disconnect(rec->id, name);
-    return s;
-  }
-  RefreshPeerHosts(rec->id);
-  spdlog::info("container {} joined network {} as {} ({})", rec->id.substr(0, 12), name,
-               connected->interface, connected->address);
-  return connected;
+  return WithContainer(ref, [&](store::ContainerRecord& rec) -> absl::StatusOr<ConnectedNetwork> {
+    if (rec.state == "removing") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", rec.name, " is being removed"));
+    }
+    const std::string mode = SpecOf(rec).network_mode();
+    if (mode == "none" || mode == "host" || absl::StartsWith(mode, "container:") ||
+        absl::StartsWith(mode, "cni:")) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", rec.name, " has --network ", mode,
+                       ": only containers on a bridge or user network can join another"));
+    }
+    if (network == "none" || network == "host") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("network \"", network, "\" cannot be joined by a running container"));
+    }
+    const std::string name = network == "bridge" ? network_->default_network() : network;
+    auto connected = network_->Connect(rec.id, name);
+    if (!connected.ok()) return connected.status();
+    EventRecord e;
+    e.type = "connect";
+    e.attributes = {{"network", name}, {"ip", connected->address}};
+    if (auto s = Commit(rec, e); !s.ok()) {
+      (void)network_->Disconnect(rec.id, name);
+      return s;
+    }
+    RefreshPeerHosts(rec.id);
+    spdlog::info("container {} joined network {} as {} ({})", rec.id.substr(0, 12), name,
+                 connected->interface, connected->address);
+    return connected;
+  });
 }
 
 absl::Status Engine::DisconnectNetwork(const std::string& ref, const std::string& network) {
   if (network.empty()) return absl::InvalidArgumentError("network: must be given");
-  auto found = containers_.Resolve(ref);
-  if (!found.ok()) return found.status();
-  absl::MutexLock lock(ContainerLock(found->id));
-  auto rec = containers_.Get(found->id);
-  if (!rec.ok()) return rec.status();
-  const std::string name = network == "bridge" ? network_->default_network() : network;
-  std::vector<std::string> before = UserNetworksOf(rec->id);
-  if (auto s = network_->Disconnect(rec->id, name); !s.ok()) return s;
-  EventRecord e;
-  e.type = "disconnect";
-  e.attributes = {{"network", name}};
-  if (auto s = Commit(*rec, e); !s.ok()) return s;
-  // The network it left, and its own file (the peers of that network go).
-  for (const std::string& n : before) RewriteNetworkHosts(n);
-  spdlog::info("container {} left network {}", rec->id.substr(0, 12), name);
-  return absl::OkStatus();
+  return WithContainer(ref, [&](store::ContainerRecord& rec) -> absl::Status {
+    const std::string name = network == "bridge" ? network_->default_network() : network;
+    std::vector<std::string> before = UserNetworksOf(rec.id);
+    if (auto s = network_->Disconnect(rec.id, name); !s.ok()) return s;
+    EventRecord e;
+    e.type = "disconnect";
+    e.attributes = {{"network", name}};
+    if (auto s = Commit(rec, e); !s.ok()) return s;
+    // The network it left, and its own file (the peers of that network go).
+    for (const std::string& n : before) RewriteNetworkHosts(n);
+    spdlog::info("container {} left network {}", rec.id.substr(0, 12), name);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace kapsel::daemon
